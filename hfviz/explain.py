@@ -1,0 +1,539 @@
+"""Why the model said what it said: attention maps and captum attributions.
+
+Two kinds of explanation of the log-risk ``f(x)`` of one model input ``x`` (12, 608):
+
+* **Attention** the network computed anyway: cross-lead (12, 12) and per-lead temporal
+  (12, 19, 19). :func:`temporal_attention_to_samples` maps the 19 time tokens (32 samples =
+  64 ms each) back onto the 608 input samples so it can be drawn over the median beat.
+* **Attributions** from captum through one verb, :func:`attribute` (``method=`` one of
+  :data:`METHODS`). The output always has the input's shape; red/positive means the sample
+  pushes the predicted risk up.
+
+The model is shared read-only between all users of the app. :func:`attribute` therefore never
+changes it: it never calls ``.train()``/``.eval()``, never touches parameters or their
+gradients (captum differentiates with respect to a clone of the input only), and any hook
+that appears on any sub-module or parameter during the call is removed afterwards — also when
+the call fails. Calls are serialised by a lock so that this clean-up can never remove another
+thread's hooks and so that the seeded random draws of GradientSHAP are reproducible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+
+from hfviz.preprocess import FS_HZ, MODEL_LEN, PAD, normalise
+from hfviz.record import LEADS
+
+#: Attribution methods of :func:`attribute`, with the labels written on plots.
+METHODS: dict[str, str] = {
+    "integrated_gradients": "Integrated Gradients",
+    "saliency": "Saliency (signed gradient)",
+    "occlusion": "Occlusion",
+    "gradient_shap": "GradientSHAP",
+}
+#: Named baselines (reference inputs) and how they are described on plots.
+BASELINES: dict[str, str] = {
+    "zeros": "zeros",
+    "lead_mean": "per-lead mean",
+    "cohort_median": "cohort median beat",
+}
+#: Methods that use a baseline.
+USES_BASELINE = frozenset({"integrated_gradients", "occlusion", "gradient_shap"})
+DEFAULT_IG_STEPS = 64
+#: Occlusion window and stride, samples (64 ms window, 32 ms stride at 500 Hz).
+OCCLUSION_WINDOW = 32
+OCCLUSION_STRIDE = 16
+#: GradientSHAP: random draws and noise (input units: per-lead z-scores).
+SHAP_SAMPLES = 32
+SHAP_STDEV = 0.1
+SHAP_MAX_REFERENCES = 16
+
+_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Attribution:
+    """Result of :func:`attribute`.
+
+    Attributes
+    ----------
+    values : ndarray, float32, the input's shape ((12, 608) or (B, 12, 608))
+        Attribution per input sample, in log-risk units (IG, Occlusion, GradientSHAP) or
+        log-risk per unit input (Saliency).
+    method : str
+        Key of :data:`METHODS`.
+    baseline : str or None
+        Key of :data:`BASELINES` (``"custom"`` for an array), ``None`` for Saliency.
+    n_steps : int or None
+        Integration steps (IG) or random draws (GradientSHAP).
+    f_input : float or ndarray (B,)
+        Model output (log-risk) at the input.
+    f_baseline : float or ndarray (B,) or None
+        Model output at the baseline.
+    delta : float or ndarray (B,) or None
+        IG completeness gap ``sum(values) - (f_input - f_baseline)``; ``None`` for other methods.
+    """
+
+    values: np.ndarray
+    method: str
+    baseline: str | None
+    n_steps: int | None
+    f_input: Any
+    f_baseline: Any
+    delta: Any = None
+
+    @property
+    def label(self) -> str:
+        """What to write on a plot, e.g. ``"Integrated Gradients · baseline: zeros · 64 steps"``."""
+        parts = [METHODS.get(self.method, self.method)]
+        if self.baseline is not None:
+            parts.append(f"baseline: {BASELINES.get(self.baseline, self.baseline)}")
+        if self.method == "integrated_gradients" and self.n_steps:
+            parts.append(f"{self.n_steps} steps")
+        if self.method == "occlusion":
+            parts.append(f"window {OCCLUSION_WINDOW / FS_HZ * 1000:.0f} ms")
+        return " · ".join(parts)
+
+    @property
+    def relative_delta(self) -> Any:
+        """``|delta| / |f_input - f_baseline|`` (IG only; small means the attributions add up)."""
+        if self.delta is None or self.f_baseline is None:
+            return None
+        gap = np.abs(np.asarray(self.f_input) - np.asarray(self.f_baseline))
+        rel = np.abs(np.asarray(self.delta)) / np.maximum(gap, 1e-8)
+        return float(rel) if rel.ndim == 0 else rel
+
+
+# --- guarding the shared model -------------------------------------------------------------
+_TENSOR_HOOK_ATTRS = ("_backward_hooks", "_post_accumulate_grad_hooks")
+
+
+def _hook_dicts(model: nn.Module) -> list[dict]:
+    """Every hook registry reachable from ``model``: its modules', its parameters', global ones."""
+    out = []
+    for m in model.modules():
+        for name, val in vars(m).items():
+            if "hook" in name and isinstance(val, dict):
+                out.append(val)
+    for p in model.parameters():
+        for attr in _TENSOR_HOOK_ATTRS:
+            hooks = getattr(p, attr, None)
+            if isinstance(hooks, dict):
+                out.append(hooks)
+    from torch.nn.modules import module as _mod
+
+    for name in dir(_mod):
+        val = getattr(_mod, name)
+        if name.startswith("_global") and "hook" in name and isinstance(val, dict):
+            out.append(val)
+    return out
+
+
+def hook_count(model: nn.Module) -> int:
+    """Number of hooks registered on ``model``'s modules and parameters (and globally)."""
+    return sum(len(d) for d in _hook_dicts(model))
+
+
+@contextlib.contextmanager
+def _no_leftover_hooks(model: nn.Module) -> Iterator[None]:
+    """Remove, on exit (normal or not), every hook added to ``model`` inside the block."""
+    dicts = _hook_dicts(model)
+    before = [set(d.keys()) for d in dicts]
+    params = list(model.parameters())
+    tensor_before = [{a: getattr(p, a, None) is None for a in _TENSOR_HOOK_ATTRS} for p in params]
+    try:
+        yield
+    finally:
+        for d, keys in zip(dicts, before):
+            for k in [k for k in list(d.keys()) if k not in keys]:
+                d.pop(k, None)
+        for p, was_none in zip(params, tensor_before):
+            for attr, none_before in was_none.items():
+                if none_before and getattr(p, attr, None) is not None:
+                    setattr(p, attr, None)  # a registry created during the call goes again
+
+
+def _net(model: Any) -> nn.Module:
+    """The torch module behind ``model`` (a module, or an object with ``.net`` such as RiskModel)."""
+    net = model if isinstance(model, nn.Module) else getattr(model, "net", None)
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"expected a torch module or an object with .net, got {type(model).__name__}")
+    if net.training:
+        raise ValueError("the model must be in eval mode; attribute() never switches modes of a shared model")
+    return net
+
+
+def _forward_fn(net: nn.Module):
+    def f(x: torch.Tensor) -> torch.Tensor:
+        out = net(x)
+        r = out.log_risk if hasattr(out, "log_risk") else out
+        if r.ndim == 2 and r.shape[1] == 1:
+            r = r[:, 0]  # (B,)
+        return r
+
+    return f
+
+
+def _as_batch(inputs: Any) -> tuple[torch.Tensor, bool]:
+    """Float32 (B, 12, T) copy of ``inputs``; also whether the input had no batch axis."""
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32) if not torch.is_tensor(inputs) else inputs)
+    x = x.detach().to(torch.float32).clone()
+    single = x.ndim == 2
+    if single:
+        x = x[None]  # (1, 12, T)
+    if x.ndim != 3 or x.shape[1] != len(LEADS):
+        raise ValueError(f"inputs must be (12, T) or (B, 12, T), got {tuple(x.shape)}")
+    return x, single
+
+
+# --- baselines ---------------------------------------------------------------------------------
+def cohort_median_baseline(cohort_beats: np.ndarray) -> np.ndarray:
+    """The cohort's median beat as a model input.
+
+    Parameters
+    ----------
+    cohort_beats : ndarray, shape (N, 12, 608)
+        Zero-padded median beats in mV (as in ``median_beats.npy``) or already normalised inputs.
+
+    Returns
+    -------
+    ndarray, shape (12, 608), float32
+        ``normalise(median over N)`` — a typical beat of the cohort, per lead z-scored like
+        every model input.
+    """
+    b = np.asarray(cohort_beats, dtype=np.float64)
+    if b.ndim != 3 or b.shape[1:] != (len(LEADS), MODEL_LEN):
+        raise ValueError(f"cohort_beats must be (N, 12, {MODEL_LEN}), got {b.shape}")
+    return normalise(np.median(b, axis=0))
+
+
+def make_baseline(x: torch.Tensor, baseline: Any, *, cohort_beats: np.ndarray | None = None
+                  ) -> tuple[torch.Tensor, str]:
+    """Reference input(s) for ``x`` (B, 12, T).
+
+    ``"zeros"`` is the all-zero input. ``"lead_mean"`` holds each lead at its own mean over
+    time; with the per-lead z-scored inputs of the shipped model that *is* the zero input (it
+    differs only for un-normalised inputs). ``"cohort_median"`` is
+    :func:`cohort_median_baseline` of ``cohort_beats``. An array is used as given.
+
+    Returns
+    -------
+    (Tensor (B, 12, T), str)
+        The baseline broadcast to ``x`` and its name.
+    """
+    if isinstance(baseline, str):
+        if baseline == "zeros":
+            return torch.zeros_like(x), "zeros"
+        if baseline == "lead_mean":
+            return x.mean(dim=-1, keepdim=True).expand_as(x).clone(), "lead_mean"
+        if baseline == "cohort_median":
+            if cohort_beats is None:
+                raise ValueError("baseline 'cohort_median' needs cohort_beats")
+            ref = torch.as_tensor(cohort_median_baseline(cohort_beats))  # (12, 608)
+            return ref[None].expand_as(x).clone(), "cohort_median"
+        raise ValueError(f"unknown baseline {baseline!r}; choose one of {sorted(BASELINES)}")
+    ref = torch.as_tensor(np.asarray(baseline, dtype=np.float32))
+    if ref.ndim == 2:
+        ref = ref[None]
+    return ref.expand_as(x).clone(), "custom"
+
+
+# --- the one entry verb ---------------------------------------------------------------------
+def attribute(
+    model: Any,
+    inputs: Any,
+    *,
+    method: str = "integrated_gradients",
+    baseline: Any = "zeros",
+    target: int | None = None,
+    n_steps: int = DEFAULT_IG_STEPS,
+    cohort_beats: np.ndarray | None = None,
+    seed: int = 0,
+) -> Attribution:
+    """Attribute the model's log-risk to every input sample.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or object with ``.net``
+        The network in eval mode; its forward returns the log-risk (B,) or an object with a
+        ``log_risk`` field (:class:`hfviz.model.ModelOutput`). Never modified.
+    inputs : array or Tensor, shape (12, T) or (B, 12, T)
+        Model input(s) (normalised median beats, T = 608). Copied; the caller's array is not
+        touched.
+    method : str
+        ``"integrated_gradients"`` (Gauss–Legendre path integral, completeness gap returned;
+        captum's ``riemann_trapezoid`` is not used because its weights sum to (n-1)/n),
+        ``"saliency"`` (signed input gradient), ``"occlusion"`` (replace 64-ms windows of one
+        lead by the baseline; the output change spread over the window) or ``"gradient_shap"``
+        (expected gradients against random references: cohort beats when ``cohort_beats`` is
+        given, else the baseline, plus Gaussian noise).
+    baseline : {"zeros", "lead_mean", "cohort_median"} or array (12, T)
+        Reference input; ignored by Saliency.
+    target : int, optional
+        Output column, for models with a (B, k) output. ``None`` for the log-risk.
+    n_steps : int
+        IG integration steps (default 64).
+    cohort_beats : ndarray (N, 12, 608), optional
+        Cohort median beats, for ``baseline="cohort_median"`` and GradientSHAP references.
+    seed : int
+        Seed of GradientSHAP's random draws (results are reproducible).
+
+    Returns
+    -------
+    Attribution
+        ``values`` has the shape of ``inputs``.
+
+    Raises
+    ------
+    ValueError
+        Unknown method or baseline, wrong input shape, model in training mode.
+    """
+    from captum.attr import GradientShap, IntegratedGradients, Occlusion, Saliency
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    net = _net(model)
+    x, single = _as_batch(inputs)
+    forward = _forward_fn(net)
+    base_name: str | None = None
+    with _LOCK, _no_leftover_hooks(net):
+        ref = None
+        if method in USES_BASELINE:
+            ref, base_name = make_baseline(x, baseline, cohort_beats=cohort_beats)
+        delta = f_ref = None
+        steps: int | None = None
+        if method == "integrated_gradients":
+            ig = IntegratedGradients(forward)
+            attr, delta_t = ig.attribute(x, baselines=ref, target=target, n_steps=int(n_steps),
+                                         method="gausslegendre", internal_batch_size=int(n_steps),
+                                         return_convergence_delta=True)
+            delta = delta_t.detach().numpy().astype(np.float64)
+            steps = int(n_steps)
+        elif method == "saliency":
+            attr = Saliency(forward).attribute(x.requires_grad_(True), target=target, abs=False)
+        elif method == "occlusion":
+            attr = Occlusion(forward).attribute(
+                x, baselines=ref, target=target, sliding_window_shapes=(1, OCCLUSION_WINDOW),
+                strides=(1, OCCLUSION_STRIDE), perturbations_per_eval=64)
+        else:
+            refs = ref[:1]  # (1, 12, T)
+            if cohort_beats is not None:
+                rng = np.random.default_rng(seed)
+                cb = np.asarray(cohort_beats)
+                pick = rng.choice(len(cb), size=min(SHAP_MAX_REFERENCES, len(cb)), replace=False)
+                refs = torch.as_tensor(normalise(cb[np.sort(pick)]))  # (K, 12, T)
+                base_name = "cohort beats"
+            with _seeded(seed):
+                attr = GradientShap(forward).attribute(x, baselines=refs, target=target, n_samples=SHAP_SAMPLES,
+                                                       stdevs=SHAP_STDEV)
+            steps = SHAP_SAMPLES
+        x = x.detach()
+        with torch.no_grad():
+            f_x = _select(forward(x), target).numpy().astype(np.float64)
+            if ref is not None:
+                f_ref = _select(forward(ref), target).numpy().astype(np.float64)
+    values = attr.detach().numpy().astype(np.float32)
+    if single:
+        values = values[0]
+        f_x = float(f_x[0])
+        f_ref = float(f_ref[0]) if f_ref is not None else None
+        delta = float(delta[0]) if delta is not None else None
+    return Attribution(values=values, method=method, baseline=base_name, n_steps=steps, f_input=f_x,
+                       f_baseline=f_ref, delta=delta)
+
+
+def _select(out: torch.Tensor, target: int | None) -> torch.Tensor:
+    return out[:, target] if (target is not None and out.ndim == 2) else out
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch and numpy's global generators inside the block and restore them afterwards."""
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+
+
+# --- attention --------------------------------------------------------------------------------
+def temporal_attention_to_samples(temporal_attention: Any, *, n_samples: int = MODEL_LEN) -> np.ndarray:
+    """Map per-lead temporal attention over time tokens back to input samples.
+
+    The attention each token *receives* is the mean over the query rows; the 19 tokens tile
+    the 608 samples (32 samples = 64 ms each) and the values are linearly interpolated between
+    token centres. Values are scaled so that 1 means uniform attention (1/19 per token).
+
+    Parameters
+    ----------
+    temporal_attention : array, shape (12, S, S) or (B, 12, S, S)
+        Head-averaged attention, rows sum to 1 (S = 19 for the shipped model).
+    n_samples : int
+        Samples the tokens span (608).
+
+    Returns
+    -------
+    ndarray, float32, shape (12, n_samples) or (B, 12, n_samples)
+        Non-negative; the mean over samples is about 1 for every lead.
+    """
+    a = np.asarray(temporal_attention.detach() if torch.is_tensor(temporal_attention) else temporal_attention,
+                   dtype=np.float64)
+    if a.ndim not in (3, 4) or a.shape[-1] != a.shape[-2] or a.shape[-3] != len(LEADS):
+        raise ValueError(f"temporal attention must be (12, S, S) or (B, 12, S, S), got {a.shape}")
+    s = a.shape[-1]
+    received = a.mean(axis=-2) * s  # (..., 12, S), 1 = uniform
+    centres = (np.arange(s) + 0.5) * n_samples / s - 0.5
+    grid = np.arange(n_samples)
+    flat = received.reshape(-1, s)
+    out = np.stack([np.interp(grid, centres, row) for row in flat])  # (..., n_samples)
+    return out.reshape(*received.shape[:-1], n_samples).astype(np.float32)
+
+
+def lead_attention_importance(lead_attention: Any) -> np.ndarray:
+    """How much attention each lead receives from all leads: column mean of (12, 12), sums to 1."""
+    a = np.asarray(lead_attention.detach() if torch.is_tensor(lead_attention) else lead_attention, dtype=np.float64)
+    if a.shape != (len(LEADS), len(LEADS)):
+        raise ValueError(f"lead attention must be (12, 12), got {a.shape}")
+    col = a.mean(axis=0)
+    return col / col.sum() if col.sum() > 0 else col
+
+
+def crop_to_beat(x: np.ndarray) -> np.ndarray:
+    """Drop the zero padding: (..., 608) -> (..., 600), aligned with the median beat in mV."""
+    x = np.asarray(x)
+    if x.shape[-1] != MODEL_LEN:
+        raise ValueError(f"expected last axis {MODEL_LEN}, got {x.shape[-1]}")
+    return x[..., PAD:MODEL_LEN - PAD]
+
+
+# --- summaries ------------------------------------------------------------------------------
+def lead_importance(values: np.ndarray) -> np.ndarray:
+    """Share of the total absolute attribution carried by each lead.
+
+    Parameters
+    ----------
+    values : ndarray, shape (12, T)
+        Attributions of one input.
+
+    Returns
+    -------
+    ndarray, shape (12,)
+        Non-negative, sums to 1 (all zeros when every attribution is zero).
+    """
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    if v.ndim != 2 or v.shape[0] != len(LEADS):
+        raise ValueError(f"values must be (12, T), got {v.shape}")
+    per = v.sum(axis=1)
+    total = per.sum()
+    return per / total if total > 0 else per
+
+
+def method_agreement(importances: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Spearman rank correlation of per-lead importance between every pair of methods.
+
+    Parameters
+    ----------
+    importances : mapping of str to ndarray (12,)
+        Method label -> per-lead importance.
+
+    Returns
+    -------
+    DataFrame, shape (k, k)
+        Symmetric, ones on the diagonal; NaN where a method gives every lead the same value.
+    """
+    names = list(importances)
+    k = len(names)
+    m = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            a, b = np.asarray(importances[names[i]]), np.asarray(importances[names[j]])
+            if np.ptp(a) == 0 or np.ptp(b) == 0:
+                rho = np.nan
+            else:
+                rho = float(stats.spearmanr(a, b).statistic)
+            m[i, j] = m[j, i] = rho
+    return pd.DataFrame(m, index=names, columns=names)
+
+
+def attributions_frame(attributions: Mapping[str, Attribution], *, fs_hz: float = FS_HZ) -> pd.DataFrame:
+    """All attributions of one input in long format, for CSV download.
+
+    Parameters
+    ----------
+    attributions : mapping of str to Attribution
+        Each with ``values`` of shape (12, 608).
+    fs_hz : float
+        Sampling rate, for the time column.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``method``, ``baseline``, ``lead``, ``sample`` (0–607 in the model input),
+        ``time_ms`` (relative to the start of the 600-sample median beat; the 4 padding samples
+        each side lie outside 0–1198 ms), ``attribution``.
+    """
+    frames = []
+    for attr in attributions.values():
+        v = np.asarray(attr.values)
+        if v.ndim != 2:
+            raise ValueError("attributions_frame expects single-input attributions (12, T)")
+        n = v.shape[1]
+        samples = np.tile(np.arange(n), len(LEADS))
+        frames.append(pd.DataFrame({
+            "method": METHODS.get(attr.method, attr.method),
+            "baseline": BASELINES.get(attr.baseline, attr.baseline) if attr.baseline else "",
+            "lead": np.repeat(LEADS, n),
+            "sample": samples,
+            "time_ms": (samples - PAD) / fs_hz * 1000.0,
+            "attribution": v.reshape(-1),
+        }))
+    if not frames:
+        return pd.DataFrame(columns=["method", "baseline", "lead", "sample", "time_ms", "attribution"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def top_segments(values: np.ndarray, *, k: int = 5, window: int = 32, fs_hz: float = FS_HZ) -> pd.DataFrame:
+    """The ``k`` lead/time windows with the largest summed |attribution| (for reports).
+
+    Parameters
+    ----------
+    values : ndarray, shape (12, 608)
+        Attributions of one input.
+    k : int
+        Rows to return.
+    window : int
+        Window length in samples (non-overlapping).
+    fs_hz : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``lead``, ``from_ms``, ``to_ms`` (relative to the median beat start),
+        ``attribution`` (signed sum), ``direction`` ("raises risk" / "lowers risk").
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n_win = v.shape[1] // window
+    sums = v[:, : n_win * window].reshape(len(LEADS), n_win, window).sum(axis=2)  # (12, n_win)
+    order = np.argsort(-np.abs(sums), axis=None)[:k]
+    rows = []
+    for flat in order:
+        li, wi = divmod(int(flat), n_win)
+        s = float(sums[li, wi])
+        rows.append({"lead": LEADS[li], "from_ms": round((wi * window - PAD) / fs_hz * 1000),
+                     "to_ms": round(((wi + 1) * window - PAD) / fs_hz * 1000), "attribution": s,
+                     "direction": "raises risk" if s > 0 else "lowers risk"})
+    return pd.DataFrame(rows)
