@@ -29,8 +29,42 @@ def _add_info(sub) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def info_dict(record, prepared) -> dict:
+    """The JSON object ``info`` prints for a record and its preprocessing result."""
+    import numpy as np
+
+    from hfviz.record import LEADS
+
+    p2p = np.ptp(record.signal_mv, axis=1)
+    return {
+        "file": record.source_name,
+        "format": record.source_format,
+        "leads": list(LEADS),
+        "fs_hz": record.fs_hz,
+        "n_samples": record.n_samples,
+        "duration_s": round(record.duration_s, 4),
+        "derived_leads": list(record.derived_leads),
+        "device_median_beat": record.median_beat_mv is not None,
+        "median_source": prepared.median_source,
+        "units_note": record.units_note,
+        "amplitude_mv": {lead: round(float(v), 3) for lead, v in zip(LEADS, p2p)},
+        "measurements": {
+            key: {"value": None if m.value is None else round(float(m.value), 1), "unit": m.unit, "reason": m.reason}
+            for key, m in prepared.measurements.items()
+        },
+        "quality": list(record.quality),
+        "meta": dict(record.meta),
+    }
+
+
 def _cmd_info(args) -> int:
-    raise HfvizError("info is not implemented yet")
+    from hfviz.io import read_ecg
+    from hfviz.preprocess import prepare
+
+    source = args.files[0] if len(args.files) == 1 else list(args.files)
+    record = read_ecg(source, fs=args.fs, units=args.units)
+    _print_json(info_dict(record, prepare(record)))
+    return 0
 
 
 # --- registry ---------------------------------------------------------------------------
