@@ -250,6 +250,29 @@ def test_tsv_in_microvolts_is_inferred_and_reported():
     assert "given" in given.units_note
 
 
+def _layout(kind: str, x: np.ndarray) -> bytes:
+    n = x.shape[1]
+    if kind == "semicolon_decimal_comma":
+        rows = [";".join(LEADS)] + [";".join(f"{v:.4f}".replace(".", ",") for v in x[:, j]) for j in range(n)]
+    elif kind == "one_row_per_lead":
+        rows = [",".join([lead] + [f"{v:.4f}" for v in x[i]]) for i, lead in enumerate(LEADS)]
+    elif kind == "units_in_header":
+        rows = [",".join(f"{lead} (uV)" for lead in LEADS)] + [
+            ",".join(f"{1000 * v:.1f}" for v in x[:, j]) for j in range(n)
+        ]
+    else:  # whitespace with a sample index column
+        rows = ["sample " + " ".join(LEADS)] + [f"{j} " + " ".join(f"{v:.4f}" for v in x[:, j]) for j in range(n)]
+    return "\n".join(rows).encode()
+
+
+@pytest.mark.parametrize("kind", ["semicolon_decimal_comma", "one_row_per_lead", "units_in_header", "whitespace"])
+def test_other_table_layouts_read_the_same_signal(kind):
+    x = synthetic_ecg()  # SYNTHETIC
+    rec = read_ecg([(f"{kind}.txt", _layout(kind, x))], fs=500)
+    assert rec.source_format == "csv"
+    assert np.max(np.abs(rec.signal_mv - x)) <= 5.1e-5
+
+
 def test_npy_and_npz_round_trip():
     x = synthetic_ecg().astype(np.float32)  # SYNTHETIC
     buf = io.BytesIO()
@@ -387,6 +410,10 @@ def test_npz_bomb_and_corrupt_zip_raise_the_library_error(monkeypatch):
     assert len(buf.getvalue()) < 1_000
     assert "too large" in assert_fails_cleanly([("bomb.npz", buf.getvalue())], fs=500)
     assert_fails_cleanly([("bad.npz", buf.getvalue()[:200])], fs=500)
+    other = io.BytesIO()
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("HR06000.hea", "HR06000 12 500 5000\n")
+    assert "unpack" in assert_fails_cleanly([("record.zip", other.getvalue())])
 
 
 def test_corrupted_real_files_fail_only_with_the_library_error(samples):

@@ -89,9 +89,8 @@ def read_csv(name: str, data: bytes, *, fs: float | None, units: str | None) -> 
             io.StringIO("\n".join(lines)),
             sep=sep if sep else r"\s+",
             engine="c" if sep else "python",
-            dtype=str,
             keep_default_na=False,
-            nrows=None,
+            decimal="," if sep == ";" else ".",
         )
     except Exception as exc:
         raise ECGFormatError(f"{name}: the table could not be parsed ({str(exc).splitlines()[0][:80]}).") from None
@@ -193,6 +192,8 @@ def _numeric(col, name: str, header: str, *, decimal_comma: bool = False) -> np.
     """Column of strings -> float64; empty/NaN cells are NaN, text cells are an error."""
     import pandas as pd
 
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=np.float64)  # the parser already read every cell as a number
     s = col.astype(str).str.strip()
     if decimal_comma:
         s = s.str.replace(",", ".", regex=False)
@@ -307,6 +308,10 @@ def read_npz(name: str, data: bytes, *, fs: float | None, units: str | None) -> 
         raise ECGFormatError(f"{name}: not a readable .npz archive (truncated or corrupt).") from None
     if not infos:
         raise ECGFormatError(f"{name}: the .npz archive is empty.")
+    if not all(i.filename.endswith(".npy") for i in infos):
+        raise ECGFormatError(
+            f"{name}: a zip archive that is not a NumPy .npz; unpack it and upload the ECG files themselves."
+        )
     total = sum(i.file_size for i in infos)
     if total > 4 * MAX_FILE_BYTES or len(infos) > 256:
         raise ECGFormatError(f"{name}: the .npz archive expands to {total / 2**20:.0f} MB; too large.")
