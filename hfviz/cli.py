@@ -67,8 +67,188 @@ def _cmd_info(args) -> int:
     return 0
 
 
+# --- model: pretrain / finetune / evaluate / reproduce / predict (helper "model") ----------
+def _add_model_common(p) -> None:
+    p.add_argument("--data", default="data", help="folder with the simulated datasets (default: data)")
+    p.add_argument("--models", default="models", help="folder for shipped models and tables (default: models)")
+    p.add_argument("--runs", default="runs", help="folder for checkpoints and per-fold logs (default: runs)")
+    p.add_argument("--pretrain-n", type=int, default=3000, help="ECGs in the simulated pretraining corpus")
+    p.add_argument("--pretrain-epochs", type=int, default=6, help="pretraining epochs")
+    p.add_argument("--finetune-epochs", type=int, default=15, help="fine-tuning epochs (early stopping on val C)")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+
+
+def _reproduce_config(args):
+    from hfviz.evaluate import ReproduceConfig
+
+    return ReproduceConfig(data_dir=args.data, models_dir=args.models, runs_dir=args.runs, pretrain_n=args.pretrain_n,
+                           pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed)
+
+
+def _add_pretrain(sub) -> None:
+    p = sub.add_parser("pretrain", help="pretrain the network on ECGs + report text (reconstruction + alignment)")
+    p.add_argument("--corpus", required=True, help="dataset folder (median_beats.npy, cohort.csv with report/scp_codes)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (resumed if it exists)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--align", choices=["cosine", "infonce", "none"], default="cosine")
+    p.add_argument("--text-mode", choices=["scp", "report", "both"], default="scp")
+    p.add_argument("--text-emb", default=None, help="precomputed text embeddings .npy (N, D) instead of MiniLM")
+    p.add_argument("--text-ids", default=None, help="ids for --text-emb, one per line or CSV with an id column")
+    p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_pretrain)
+
+
+def _cmd_pretrain(args) -> int:
+    import torch
+
+    from hfviz.evaluate import load_cohort
+    from hfviz.model import DualAttentionNet, ModelConfig
+    from hfviz.text import embed_table, load_precomputed
+    from hfviz.train import PretrainConfig, pretrain
+
+    torch.set_num_threads(2)
+    c = load_cohort(args.corpus)
+    if args.align == "none":
+        text = None
+    elif args.text_emb:
+        ids = c.table["id"] if "id" in c.table else range(len(c.table))
+        text = load_precomputed(args.text_emb, args.text_ids or "", ids)
+    else:
+        text = embed_table(c.table, mode=args.text_mode, cache_dir=args.corpus)
+    cfg = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, align=args.align, seed=args.seed)
+    hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume)
+    _print_json({"checkpoint": args.out, "history": hist})
+    return 0
+
+
+def _add_finetune(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune on a survival cohort (Cox + reconstruction) and write a shipped model")
+    p.add_argument("--cohort-dir", required=True, help="dataset folder with time_months and event columns")
+    p.add_argument("--name", choices=["mi", "hyp"], required=True, help="model name to write in --models")
+    p.add_argument("--pretrained", default=None, help="pretraining checkpoint; omit to train from scratch")
+    _add_model_common(p)
+    p.set_defaults(func=_cmd_finetune)
+
+
+def _cmd_finetune(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from hfviz.evaluate import build_shipped_model
+
+    torch.set_num_threads(2)
+    card = build_shipped_model(args.name, _reproduce_config(args), Path(args.pretrained) if args.pretrained else None,
+                               data=Path(args.cohort_dir))
+    _print_json({"model": args.name, "metrics": card["metrics"]})
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="paper protocol (2-fold CV x 5 seeds): network, baselines, ablations")
+    p.add_argument("--cohorts", nargs="+", choices=["mi", "hyp"], default=["mi", "hyp"])
+    p.add_argument("--main-folds", type=int, default=10, help="folds for pretrained / scratch / measurement Cox")
+    p.add_argument("--extra-folds", type=int, default=4, help="folds for ablations and InfoNCE pretraining")
+    p.add_argument("--no-infonce", action="store_true", help="skip the contrastive-pretraining row")
+    _add_model_common(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from hfviz.evaluate import run_evaluation
+
+    run_evaluation(_reproduce_config(args), tuple(args.cohorts), main_folds=args.main_folds,
+                   extra_folds=args.extra_folds, infonce=not args.no_infonce)
+    print(f"wrote {args.models}/evaluation.md and {args.models}/evaluation.json")
+    return 0
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="simulate -> pretrain -> fine-tune MI and HYP -> models/ with cards")
+    _add_model_common(p)
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args) -> int:
+    from hfviz.evaluate import reproduce
+
+    cards = reproduce(_reproduce_config(args))
+    _print_json({c: card["metrics"] for c, card in cards.items()})
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="score ECG files with a shipped model: log-risk, percentile, group, S(t)")
+    p.add_argument("files", nargs="+", help="ECG files (a WFDB .hea is grouped with its signal file)")
+    p.add_argument("--cohort", choices=["mi", "hyp"], required=True)
+    p.add_argument("--models", default=None, help="models folder (default: the repository's models/)")
+    p.add_argument("--scheme", choices=["tertiles", "quartiles", "top10"], default="tertiles")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    g.add_argument("--csv", default=None, metavar="OUT", help="also write the results to this CSV file")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _group_ecg_files(files):
+    """WFDB records travel as .hea + signal file(s): group those by stem; other files stand alone."""
+    from pathlib import Path
+
+    stems_with_hea = {Path(f).with_suffix("") for f in files if Path(f).suffix.lower() == ".hea"}
+    groups, seen = [], {}
+    for f in files:
+        stem = Path(f).with_suffix("")
+        if stem in stems_with_hea:
+            if stem not in seen:
+                seen[stem] = []
+                groups.append(seen[stem])
+            seen[stem].append(f)
+        else:
+            groups.append([f])
+    return groups
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+
+    from hfviz.io import read_ecg
+    from hfviz.preprocess import prepare
+    from hfviz.risk import load_risk_model
+
+    rm = load_risk_model(args.cohort, args.models)
+    rows, failed = [], 0
+    for group in _group_ecg_files(args.files):
+        name = group[0]
+        try:
+            record = read_ecg(group[0] if len(group) == 1 else group)
+            x = prepare(record).model_input[None]  # (1, 12, 608)
+            lr = float(rm.predict_log_risk(x)[0])
+            s = rm.predict_survival_function(np.array([lr]), [12.0, 36.0, 60.0])[0]
+            rows.append({"file": name, "log_risk": round(lr, 4), "percentile": round(float(rm.percentile(lr)), 1),
+                         "risk_group": rm.risk_group(lr, args.scheme), "s_12m": round(float(s[0]), 4),
+                         "s_36m": round(float(s[1]), 4), "s_60m": round(float(s[2]), 4)})
+        except HfvizError as exc:
+            failed += 1
+            print(f"error: {name}: {exc}", file=sys.stderr)
+    if args.json:
+        _print_json({"cohort": args.cohort, "synthetic_model": True, "results": rows})
+    else:
+        if rows:
+            keys = list(rows[0])
+            print("\t".join(keys))
+            for r in rows:
+                print("\t".join(str(r[k]) for k in keys))
+        if args.csv:
+            import pandas as pd
+
+            pd.DataFrame(rows).to_csv(args.csv, index=False)
+    return 1 if failed else 0
+
+
 # --- registry ---------------------------------------------------------------------------
 _COMMANDS = [_add_info]
+_COMMANDS += [_add_pretrain, _add_finetune, _add_evaluate, _add_reproduce, _add_predict]  # model
 
 
 def build_parser() -> argparse.ArgumentParser:
