@@ -16,8 +16,8 @@ from hfviz.errors import ECGFormatError
 
 #: Largest accepted size of one file, in bytes (the app's upload limit is the same).
 MAX_FILE_BYTES = 50 * 1024 * 1024
-#: Largest accepted number of samples per lead (e.g. 16 min at 1000 Hz); keeps memory bounded.
-MAX_SAMPLES_PER_LEAD = 1_000_000
+#: Largest accepted number of samples per lead (10 min at 1000 Hz); keeps memory bounded (~200 MB).
+MAX_SAMPLES_PER_LEAD = 600_000
 #: Largest number of channels a file may declare.
 MAX_CHANNELS = 64
 

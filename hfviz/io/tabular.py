@@ -45,6 +45,19 @@ def _split_unit(header: str) -> tuple[str, str | None]:
     return m.group(3).strip(), m.group(4)
 
 
+def _first_line(data: bytes) -> str | None:
+    """First line that is neither blank nor a ``#`` comment, decoded; ``None`` when there is none."""
+    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        line = data[pos:end].decode("utf-8", errors="replace").strip()
+        if line and not line.startswith("#"):
+            return line
+        pos = end + 1
+    return None
+
+
 def _delimiter(first_line: str) -> str | None:
     if "\t" in first_line:
         return "\t"
@@ -76,32 +89,40 @@ def read_csv(name: str, data: bytes, *, fs: float | None, units: str | None) -> 
     """
     import pandas as pd
 
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
+    first_line = _first_line(data)
+    if first_line is None:
         raise ECGFormatError(f"{name}: the table has no rows.")
-    sep = _delimiter(lines[0])
-    try:
-        df = pd.read_csv(
-            io.StringIO("\n".join(lines)),
-            sep=sep if sep else r"\s+",
-            engine="c" if sep else "python",
-            keep_default_na=False,
-            decimal="," if sep == ";" else ".",
-        )
-    except Exception as exc:
-        raise ECGFormatError(f"{name}: the table could not be parsed ({str(exc).splitlines()[0][:80]}).") from None
+    sep = _delimiter(first_line)
+    df = None
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            df = pd.read_csv(
+                io.BytesIO(data),  # parsed from the bytes directly: no text copies of a large file
+                sep=sep if sep else r"\s+",
+                engine="c",
+                comment="#",
+                skip_blank_lines=True,
+                keep_default_na=False,
+                decimal="," if sep == ";" else ".",
+                encoding=encoding,
+            )
+            break
+        except UnicodeDecodeError:
+            continue
+        except Exception as exc:
+            raise ECGFormatError(
+                f"{name}: the table could not be parsed ({str(exc).splitlines()[0][:80]})."
+            ) from None
+    if df is None:  # pragma: no cover - latin-1 decodes any bytes
+        raise ECGFormatError(f"{name}: the table is not readable text.")
     headers = [str(c) for c in df.columns]
     std_cols = [h for h in headers if normalise_lead_name(_split_unit(h)[0])]
-    raw_first = [c.strip().strip('"') for c in (lines[0].split(sep) if sep else lines[0].split())]
+    raw_first = [c.strip().strip('"') for c in (first_line.split(sep) if sep else first_line.split())]
     if len(raw_first) >= 3 and sum(_is_number(h) for h in raw_first[1:]) > (len(raw_first) - 1) / 2:
         # one row per lead: the first column holds lead names, the rest are samples
         first = [raw_first[0]] + [str(v) for v in df.iloc[:, 0]]
         if sum(normalise_lead_name(v.strip().strip('"')) is not None for v in first) >= 2:
-            return _rows_per_lead(name, text, sep, fs=fs, units=units)
+            return _rows_per_lead(name, data.decode("latin-1"), sep, fs=fs, units=units)
     if not std_cols:
         if all(_is_number(h) for h in headers):
             raise ECGFormatError(
