@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -342,7 +343,7 @@ def read_npz(name: str, data: bytes, *, fs: float | None, units: str | None) -> 
         try:
             with zf.open(info) as f:
                 raw = f.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError):
+        except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, EOFError, NotImplementedError, ValueError):
             raise ECGFormatError(f"{name}: entry {key!r} of the .npz archive is corrupt.") from None
         arrays[key] = _npy_array(f"{name} [{key}]", raw)
 
