@@ -13,9 +13,16 @@ The model was designed for UK Biobank median beats (GE CardioSoft ``MedianSample
 lies between ``QOnset`` = 432 ms (sample 216) and ``QOffset`` = 524 ms (sample 262) and the
 peak of the spatial QRS magnitude ``sqrt(sum over leads of x**2)`` -- the same sample as
 the lead II R peak -- is sample 238. Computed median beats put that fiducial point at
-:data:`R_OFFSET` = 238. (GE's own convention is to fix the QRS *onset* at sample 216; the
-two GE MUSE samples have ``QOnset`` 216 as well, with R peaks at 237-245 depending on QRS
-shape. Device median beats that already follow it are used unshifted.)
+:data:`R_OFFSET` = 238. (GE's own convention appears to fix the QRS *onset* at sample 216:
+the two GE MUSE samples have ``QOnset`` 216 as well, with spatial R peaks at 239 and 245
+depending on QRS shape. Device median beats that already follow it are used unshifted.)
+
+Measurements
+------------
+R peaks come from neurokit2's detector. Intervals are measured globally on the median beat
+by :func:`delineate_beat` rather than by neurokit2's per-lead ``ecg_delineate``: on the
+real GE samples the latter's ``dwt`` method placed QRS onsets in V1-V3 more than 100 ms
+early and T ends up to 260 ms off, and took 0.06-0.2 s per lead.
 
 neurokit2 is imported lazily (it takes about 2 s to import).
 """
