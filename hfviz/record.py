@@ -301,12 +301,11 @@ def _derive_limb_leads(std: dict[str, np.ndarray], source_name: str) -> tuple[di
     missing = [lead for lead in LEADS if lead not in std]
     if not missing:
         return std, ()
-    derivable = set(missing) <= set(LIMB_DERIVED) and "I" in std and "II" in std
-    if not derivable:
-        raise ECGFormatError(
-            f"{source_name}: missing leads {', '.join(missing)}"
-            + (" (limb leads can only be derived when I and II are present)." if set(missing) & set(LIMB_DERIVED) else ".")
-        )
+    have_i_ii = "I" in std and "II" in std
+    underivable = [lead for lead in missing if not (have_i_ii and lead in LIMB_DERIVED)]
+    if underivable:
+        hint = "" if have_i_ii else " (III, aVR, aVL and aVF can be derived only when I and II are present)"
+        raise ECGFormatError(f"{source_name}: missing leads {', '.join(underivable)}{hint}.")
     i, ii = std["I"], std["II"]
     formulas = {"III": ii - i, "aVR": -(i + ii) / 2, "aVL": i - ii / 2, "aVF": ii - i / 2}
     out = dict(std)
