@@ -74,4 +74,80 @@ def bench_read_preprocess(*, repeats: int = 10) -> dict:
 
 # --- model forward, IG ---------------------------------------------------------------------
 
+
+def bench_model(*, threads: int = 2, repeats: int = 20, batch: int = 256) -> dict:
+    """Forward time of the default network on CPU (inference mode), parameters, FLOPs, size on disk.
+
+    Times one ECG and a batch of ``batch`` ECGs with ``threads`` intra-op threads; also the
+    twelve lead-specific temporal attention blocks computed together (one batched matmul per
+    layer) versus the same weights applied lead by lead in a Python loop, as the official
+    code does. FLOPs per ECG from ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add
+    counts 2). Size: bytes of the safetensors weights file.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hfviz.model import DualAttentionNet, ModelConfig, count_parameters
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        net = DualAttentionNet(ModelConfig()).eval()
+        x1, xb = torch.randn(1, 12, 608), torch.randn(batch, 12, 608)
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            net(x1)
+        flops = fc.get_total_flops()
+        with FlopCounterMode(display=False) as fc2, torch.no_grad():
+            net.encode(x1)
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "w.safetensors"
+            save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(p))
+            size = p.stat().st_size
+        tm = net.temporal
+
+        def looped(h):  # same weights, one lead at a time (official-code style)
+            outs = []
+            for i in range(h.shape[1]):
+                x = h[:, i] + tm.pos  # (B, T, D)
+                B, T, D = x.shape
+                H, dh = tm.n_heads, D // tm.n_heads
+                a = F.layer_norm(x, (D,)) * tm.ln1_w[i] + tm.ln1_b[i]
+                q, k, v = (a @ tm.w_qkv[i] + tm.b_qkv[i]).view(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)
+                att = torch.softmax(q @ k.transpose(-1, -2) * dh**-0.5, -1)
+                x = x + ((att @ v).transpose(1, 2).reshape(B, T, D) @ tm.w_o[i] + tm.b_o[i])
+                m = F.layer_norm(x, (D,)) * tm.ln2_w[i] + tm.ln2_b[i]
+                outs.append(x + F.gelu(m @ tm.w_1[i] + tm.b_1[i]) @ tm.w_2[i] + tm.b_2[i])
+            return torch.stack(outs, 1)
+
+        with torch.inference_mode():
+            hb = net.lead_features(xb)
+            h1 = net.lead_features(x1)
+            res = {
+                "conditions": f"CPU, torch {torch.__version__}, {threads} threads, inference_mode, float32",
+                "n_parameters": count_parameters(net),
+                "n_parameters_encoder_and_head": count_parameters(net) - count_parameters(net.decoder),
+                "flops_per_ecg": flops,
+                "flops_per_ecg_encoder": fc2.get_total_flops(),
+                "weights_bytes": size,
+                "forward_1_s": time_call(lambda: net(x1), repeats=repeats, warmup=3),
+                f"forward_{batch}_s": time_call(lambda: net(xb), repeats=max(3, repeats // 4), warmup=1),
+                "encode_1_s": time_call(lambda: net.encode(x1), repeats=repeats, warmup=3),
+                f"encode_{batch}_s": time_call(lambda: net.encode(xb), repeats=max(3, repeats // 4), warmup=1),
+                "temporal_batched_1_s": time_call(lambda: tm(h1), repeats=repeats, warmup=3),
+                "temporal_looped_1_s": time_call(lambda: looped(h1), repeats=repeats, warmup=3),
+                f"temporal_batched_{batch}_s": time_call(lambda: tm(hb), repeats=max(3, repeats // 4)),
+                f"temporal_looped_{batch}_s": time_call(lambda: looped(hb), repeats=max(3, repeats // 4)),
+            }
+            ref = tm(h1)[0]
+            res["looped_matches_batched"] = bool(torch.allclose(looped(h1), ref, atol=1e-5))
+        return res
+    finally:
+        torch.set_num_threads(prev)
+
 # --- app functions: upload -> risk, page switch ----------------------------------------------

@@ -185,6 +185,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--cohort", choices=["mi", "hyp"], required=True)
     p.add_argument("--models", default=None, help="models folder (default: the repository's models/)")
     p.add_argument("--scheme", choices=["tertiles", "quartiles", "top10"], default="tertiles")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (CSV/NumPy files without one)")
+    p.add_argument("--units", choices=["mV", "uV"], default=None, help="amplitude units (CSV/NumPy)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="print JSON instead of a table")
     g.add_argument("--csv", default=None, metavar="OUT", help="also write the results to this CSV file")
@@ -221,7 +223,7 @@ def _cmd_predict(args) -> int:
     for group in _group_ecg_files(args.files):
         name = group[0]
         try:
-            record = read_ecg(group[0] if len(group) == 1 else group)
+            record = read_ecg(group[0] if len(group) == 1 else group, fs=args.fs, units=args.units)
             x = prepare(record).model_input[None]  # (1, 12, 608)
             lr = float(rm.predict_log_risk(x)[0])
             s = rm.predict_survival_function(np.array([lr]), [12.0, 36.0, 60.0])[0]

@@ -103,7 +103,7 @@ class RiskModel:
         ECGFormatError
             When the array has another shape or non-finite values.
         """
-        t = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
+        t = x.to(torch.float32) if torch.is_tensor(x) else torch.from_numpy(np.array(x, dtype=np.float32))
         if t.ndim == 2:
             t = t[None]
         cfg = self.net.cfg

@@ -102,3 +102,25 @@ def test_bad_input_shape_raises_ecg_format_error(shipped):
 def test_unknown_cohort_raises_model_file_error(tmp_path):
     with pytest.raises(ModelFileError):
         load_risk_model("xyz", tmp_path)
+
+
+def test_predict_command_scores_good_files_and_reports_bad_ones(shipped, tmp_path, capsys):
+    from hfviz.cli import main
+    from hfviz.record import LEADS
+
+    d, _, _ = shipped
+    t = np.arange(5000) / 500.0
+    phase = t % 0.8
+    beat = np.exp(-((phase - 0.3) / 0.012) ** 2) + 0.25 * np.exp(-((phase - 0.55) / 0.05) ** 2)
+    sig = np.outer(np.linspace(0.5, 1.5, 12), beat)  # (12, 5000) mV, SYNTHETIC
+    good = tmp_path / "synthetic.csv"
+    good.write_text("\n".join([",".join(LEADS)] + [",".join(f"{v:.4f}" for v in sig[:, j]) for j in range(5000)]))
+    bad = tmp_path / "broken.csv"
+    bad.write_text("not,an\necg,file\n")
+    code = main(["predict", str(good), str(bad), "--cohort", "mi", "--models", str(d), "--fs", "500", "--units", "mV", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    res = json.loads(out)["results"]
+    assert len(res) == 1 and res[0]["file"].endswith("synthetic.csv")
+    assert 0 <= res[0]["percentile"] <= 100 and 1 >= res[0]["s_12m"] >= res[0]["s_36m"] >= res[0]["s_60m"] >= 0
+    assert err.count("error:") == 1 and "broken.csv" in err
