@@ -248,8 +248,97 @@ def _cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
+# --- data: simulate / import-ukb / import-ptbxl (helper "simulate") ------------------------
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="write a SYNTHETIC dataset (median beats, reports, HF outcomes)")
+    p.add_argument("--preset", required=True, choices=["mi", "hyp", "pretrain"],
+                   help="mi: prior-MI cohort (800); hyp: hypertension cohort (3000); pretrain: 20000 ECGs, no outcomes")
+    p.add_argument("--n", type=int, default=None, help="number of ECGs (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="master seed (same preset + n + seed -> identical data)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--out", required=True, help="output dataset folder")
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _progress_bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ECG", file=sys.stderr, dynamic_ncols=True)
+
+
+def _cmd_simulate(args) -> int:
+    from hfviz.cohorts import PRESETS, generate_cohort
+    from hfviz.dataset import save_dataset
+
+    n = PRESETS[args.preset].n if args.n is None else args.n
+    if n < 1:
+        raise HfvizError("--n must be at least 1")
+    with _progress_bar(n, f"simulate {args.preset} (synthetic)") as bar:
+        beats, table, meta = generate_cohort(args.preset, n=n, seed=args.seed, workers=max(1, args.workers),
+                                             progress=bar.update)
+    out = save_dataset(args.out, beats, table, meta)
+    summary = {k: meta[k] for k in ("source", "preset", "seed", "n", "event_rate", "n_events", "median_followup_months",
+                                    "oracle_cindex", "oracle_cindex_ecg_only") if k in meta}
+    summary["out"] = str(out)
+    _print_json(summary)
+    return 0
+
+
+def _add_import_ukb(sub) -> None:
+    p = sub.add_parser("import-ukb", help="UK Biobank CardioSoft XML folder + outcomes CSV -> dataset folder")
+    p.add_argument("--xml-dir", required=True, help="folder of CardioSoft XML files (field 20205), searched recursively")
+    p.add_argument("--outcomes", required=True, help="CSV with columns id (or eid), time (months), event (0/1)")
+    p.add_argument("--out", required=True, help="output dataset folder")
+    p.set_defaults(func=_cmd_import_ukb)
+
+
+def _cmd_import_ukb(args) -> int:
+    from hfviz.dataset import save_dataset
+    from hfviz.importers import import_ukb
+
+    files = sorted(__import__("pathlib").Path(args.xml_dir).rglob("*.[xX][mM][lL]"))
+    with _progress_bar(len(files), "import-ukb") as bar:
+        beats, table, meta = import_ukb(args.xml_dir, args.outcomes, progress=bar.update)
+    save_dataset(args.out, beats, table, meta)
+    _print_json({k: meta[k] for k in ("source", "n", "n_events", "skipped_files", "without_outcome") if k in meta}
+                | {"out": args.out})
+    return 0
+
+
+def _add_import_ptbxl(sub) -> None:
+    p = sub.add_parser("import-ptbxl", help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records500/) -> dataset")
+    p.add_argument("--root", required=True, help="PTB-XL folder")
+    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument("--rate", type=int, choices=[500, 100], default=500, help="use records500 (default) or records100")
+    p.add_argument("--limit", type=int, default=None, help="import only the first N records")
+    p.set_defaults(func=_cmd_import_ptbxl)
+
+
+def _cmd_import_ptbxl(args) -> int:
+    from hfviz.dataset import save_dataset
+    from hfviz.importers import import_ptbxl
+
+    bar = None
+
+    def progress(k: int, total: int | None = None) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _progress_bar(total or 0, "import-ptbxl")
+        bar.update(k)
+
+    try:
+        beats, table, meta = import_ptbxl(args.root, rate=args.rate, limit=args.limit, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    save_dataset(args.out, beats, table, meta)
+    _print_json({k: meta[k] for k in ("source", "n", "skipped_records") if k in meta} | {"out": args.out})
+    return 0
+
+
 # --- registry ---------------------------------------------------------------------------
 _COMMANDS = [_add_info]
+_COMMANDS += [_add_simulate, _add_import_ukb, _add_import_ptbxl]  # simulate
 _COMMANDS += [_add_pretrain, _add_finetune, _add_evaluate, _add_reproduce, _add_predict]  # model
 
 
