@@ -1,7 +1,83 @@
-"""hfviz home page (placeholder until the dashboard lands)."""
+"""hfviz dashboard: ``streamlit run app.py``.
+
+Sets up the page and the navigation, then hands over to the page the user chose; every page
+(home included) starts with ``ui.page_setup()`` for the session state and the shared sidebar.
+Every ``*.py`` file in ``pages/`` becomes a page automatically (sorted by name; a leading ``1_``
+sets the order and is not shown).
+"""
+
+from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="hfviz", layout="wide")
-st.title("hfviz — heart-failure risk from a 12-lead ECG")
-st.warning("Research and demonstration software trained on synthetic data. Not for clinical decisions.")
+from hfviz import ui
+
+st.set_page_config(page_title="hfviz — heart-failure risk from a 12-lead ECG", page_icon=":material/ecg_heart:",
+                   layout="wide")
+
+
+def home() -> None:
+    """What this is, the notice, the models, how to start."""
+    ui.page_setup()
+    st.title("hfviz — heart-failure risk from a 12-lead ECG")
+    st.warning(
+        "**Research and demonstration software — not for clinical use.** The shipped models were trained on "
+        "**synthetic** ECGs from this project's simulator with a known, made-up heart-failure hazard. Their risks, "
+        "percentiles and survival curves describe synthetic cohorts, not real patients. Not a medical device.",
+        icon=":material/warning:",
+    )
+    st.markdown(
+        "Upload a resting 12-lead ECG and see what an **LLM-informed dual-attention network** (after Chen et al., "
+        "IEEE Trans. Big Data 2025) makes of it: the twelve leads as on ECG paper, the median beats the model reads, "
+        "a predicted risk of incident heart failure placed within a cohort (percentile, risk group, HF-free survival "
+        "curve against the cohort's Kaplan–Meier curve), and *why* — the model's cross-lead and temporal attention "
+        "and captum attributions drawn over every lead."
+    )
+    st.subheader("Models")
+    cols = st.columns(len(ui.COHORTS))
+    for col, (cohort, name) in zip(cols, ui.COHORTS.items()):
+        with col:
+            model = ui.get_model(cohort, show_error=False)
+            st.markdown(f"**{ui.cohort_label(cohort, model)}**")
+            if model is None:
+                st.info("Model files not found or not usable — build them with `python -m hfviz reproduce`, "
+                        "or set HFVIZ_MODELS_DIR. The Patient page still shows the ECG without a risk.")
+                continue
+            card = model.card
+            n_par = sum(p.numel() for p in model.net.parameters())
+            c = (card.get("metrics") or {}).get("c_index")
+            lines = [f"- parameters: {n_par:,}", f"- held-out people: {len(model.cohort_predictions):,}, "
+                     f"events: {int(model.cohort_predictions['event'].sum()):,}"]
+            if isinstance(c, dict) and "estimate" in c:
+                lines.append(f"- held-out C-index: {c['estimate']:.3f}"
+                             + (f" (95 % CI {c['lower']:.3f}–{c['upper']:.3f})" if "lower" in c else ""))
+            elif isinstance(c, (int, float)):
+                lines.append(f"- held-out C-index: {c:.3f}")
+            td = card.get("training_data")
+            if isinstance(td, str):
+                lines.append(f"- training data: {td}")
+            st.markdown("\n".join(lines))
+    st.subheader("How to start")
+    st.markdown(
+        "1. Choose the cohort in the sidebar (MI-like or HYP-like; both synthetic).\n"
+        "2. **Patient**: upload an ECG — GE CardioSoft XML (UK Biobank), WFDB (select the `.hea` and its `.dat`/`.mat` "
+        "together), GE MUSE XML, HL7 aECG, DICOM, CSV or NumPy — or pick a bundled synthetic example.\n"
+        "3. **Interpretability**: attention and attributions (Integrated Gradients, Saliency, Occlusion, "
+        "GradientSHAP) over each lead, agreement between methods, CSV export.\n"
+        "4. **Cohort**: Kaplan–Meier curves by predicted risk group, log-rank test, hazard ratio, C-index with CI, "
+        "calibration — for the shipped model or your own predictions CSV.\n"
+        "5. **Model card**: architecture, training data, metrics, intended use and limits.\n\n"
+        "Uploaded files are read in memory and never written to disk. Everything runs offline."
+    )
+
+
+def _title(path: Path) -> str:
+    stem = path.stem.split("_", 1)[1] if path.stem.split("_", 1)[0].isdigit() and "_" in path.stem else path.stem
+    return stem.replace("_", " ")
+
+
+_PAGES_DIR = Path(__file__).resolve().parent / "pages"
+pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
+pages += [st.Page(f"pages/{p.name}", title=_title(p)) for p in sorted(_PAGES_DIR.glob("*.py")) if not p.name.startswith("_")]
+navigation = st.navigation(pages)
+navigation.run()  # each page draws the shared sidebar itself (ui.page_setup)

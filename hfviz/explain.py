@@ -186,8 +186,10 @@ def _forward_fn(net: nn.Module):
 
 def _as_batch(inputs: Any) -> tuple[torch.Tensor, bool]:
     """Float32 (B, 12, T) copy of ``inputs``; also whether the input had no batch axis."""
-    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32) if not torch.is_tensor(inputs) else inputs)
-    x = x.detach().to(torch.float32).clone()
+    if torch.is_tensor(inputs):
+        x = inputs.detach().to(torch.float32).clone()
+    else:
+        x = torch.from_numpy(np.array(inputs, dtype=np.float32, copy=True))
     single = x.ndim == 2
     if single:
         x = x[None]  # (1, 12, T)
@@ -537,3 +539,55 @@ def top_segments(values: np.ndarray, *, k: int = 5, window: int = 32, fs_hz: flo
                      "to_ms": round(((wi + 1) * window - PAD) / fs_hz * 1000), "attribution": s,
                      "direction": "raises risk" if s > 0 else "lowers risk"})
     return pd.DataFrame(rows)
+
+
+def attribute_all(
+    model: Any,
+    inputs: Any,
+    *,
+    baseline: Any = "zeros",
+    n_steps: int = DEFAULT_IG_STEPS,
+    cohort_beats: np.ndarray | None = None,
+    methods: tuple[str, ...] = tuple(METHODS),
+    seed: int = 0,
+) -> dict[str, Attribution]:
+    """:func:`attribute` with every method in ``methods`` for one input and one baseline.
+
+    Returns
+    -------
+    dict of str to Attribution
+        Keyed by method, in the order of ``methods``.
+    """
+    return {m: attribute(model, inputs, method=m, baseline=baseline, n_steps=n_steps, cohort_beats=cohort_beats,
+                         seed=seed) for m in methods}
+
+
+def beat_values_on_strip(values: np.ndarray, r_peaks: np.ndarray, n_samples: int, *, r_offset: int) -> np.ndarray:
+    """Repeat per-sample values of the median beat around every R peak of the strip.
+
+    Parameters
+    ----------
+    values : ndarray, shape (12, 600)
+        Values on the median beat (R peak at ``r_offset``), e.g. cropped attributions.
+    r_peaks : ndarray of int, shape (k,)
+        R-peak indices in the strip (same sampling rate as the beat, 500 Hz).
+    n_samples : int
+        Strip length.
+    r_offset : int
+        Index of the R peak inside the beat.
+
+    Returns
+    -------
+    ndarray, shape (12, n_samples)
+        The beat's values placed on each beat of the strip; NaN where no beat covers a sample.
+        Where beats overlap, the later beat wins.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    out = np.full((v.shape[0], int(n_samples)), np.nan)
+    m = v.shape[1]
+    for r in np.asarray(r_peaks, dtype=int):
+        lo = r - r_offset
+        a, b = max(lo, 0), min(lo + m, n_samples)
+        if a < b:
+            out[:, a:b] = v[:, a - lo:b - lo]
+    return out

@@ -100,7 +100,7 @@ def ecg_paper_figure(
     speed_mm_s: float = PAPER_SPEED_MM_S,
     gain_mm_mv: float = PAPER_GAIN_MM_MV,
     max_duration_s: float = 10.0,
-    width_px: int = 1150,
+    width_px: int = 1000,
 ) -> go.Figure:
     """The twelve leads as printed on ECG paper: 3×4 layout plus a lead II rhythm strip.
 
@@ -207,7 +207,7 @@ def median_beats_figure(
     r_index: int | None = None,
     speed_mm_s: float = 50.0,
     gain_mm_mv: float = PAPER_GAIN_MM_MV,
-    width_px: int = 700,
+    width_px: int = 560,
 ) -> go.Figure:
     """Median (representative) beats of the 12 leads on ECG paper, in the 3×4 arrangement.
 
@@ -309,8 +309,8 @@ def beat_overlay_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        3×4 subplots; per lead a grey beat line (``meta.role == "beat"``) and coloured markers
-        (``"overlay"``) sharing one colour axis with a legend (colour bar). The colour range is
+        3×4 subplots; per lead, coloured markers (``meta.role == "overlay"``) under a thin dark beat
+        line (``"beat"``) sharing one colour axis with a legend (colour bar). The colour range is
         symmetric (±99th percentile of |values|) when signed.
     """
     beat = np.asarray(beat_mv, dtype=float)
@@ -325,20 +325,20 @@ def beat_overlay_figure(
     for r, row in enumerate(LAYOUT_3X4):
         for c, lead in enumerate(row):
             i = LEADS.index(lead)
-            fig.add_trace(go.Scatter(x=t_ms, y=beat[i], mode="lines", line=dict(color="#999", width=1),
-                                     hoverinfo="skip", showlegend=False, meta={"role": "beat", "lead": lead}),
-                          row=r + 1, col=c + 1)
             fig.add_trace(go.Scattergl(
                 x=t_ms, y=beat[i], mode="markers", showlegend=False, name=lead,
                 marker=dict(color=vals[i], coloraxis="coloraxis",
-                            size=3.0 + 6.0 * np.minimum(1.0, np.abs(vals[i]) / vmax)),
+                            size=3.0 + 7.0 * np.minimum(1.0, np.abs(vals[i]) / vmax), line=dict(width=0)),
                 customdata=vals[i],
                 hovertemplate=f"{lead} %{{x:.0f}} ms: %{{y:.2f}} mV, value %{{customdata:.3g}}<extra></extra>",
                 meta={"role": "overlay", "lead": lead}), row=r + 1, col=c + 1)
+            fig.add_trace(go.Scatter(x=t_ms, y=beat[i], mode="lines", line=dict(color="#333", width=0.9),
+                                     hoverinfo="skip", showlegend=False, meta={"role": "beat", "lead": lead}),
+                          row=r + 1, col=c + 1)
     if signed:
         title = colorbar_title or "attribution<br>red: raises risk<br>blue: lowers risk"
         coloraxis = dict(colorscale=SIGNED_SCALE, cmin=-vmax, cmax=vmax, cmid=0.0,
-                         colorbar=dict(title=dict(text=title), thickness=14))
+                         colorbar=dict(title=dict(text=title), thickness=14, tickformat=".2~g"))
     else:
         title = colorbar_title or "attention"
         coloraxis = dict(colorscale=UNSIGNED_SCALE, cmin=0.0, cmax=vmax,
@@ -681,4 +681,65 @@ def table_figure(df: pd.DataFrame, *, title: str = "") -> go.Figure:
                              cells=dict(values=[df[c].astype(str).tolist() for c in df.columns], align="left")))
     fig.update_layout(title=dict(text=title, x=0.01), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       height=40 + 28 * (len(df) + 1) + (40 if title else 0))
+    return fig
+
+
+def strip_overlay_figure(
+    strip_mv: np.ndarray,
+    values: np.ndarray,
+    fs_hz: float,
+    *,
+    lead: str = "II",
+    method_label: str,
+    signed: bool = True,
+    max_duration_s: float = 10.0,
+) -> go.Figure:
+    """One lead of the strip with per-sample values (attribution or attention) as colour.
+
+    Parameters
+    ----------
+    strip_mv : ndarray, shape (12, n)
+        The cleaned strip in mV.
+    values : ndarray, shape (12, n)
+        Values per strip sample (NaN where undefined), e.g. from
+        :func:`hfviz.explain.beat_values_on_strip`.
+    fs_hz : float
+        Sampling rate in Hz.
+    lead : str
+        Lead to draw.
+    method_label : str
+        Written on the plot.
+    signed : bool
+        Diverging scale centred on zero (attributions) or sequential (attention).
+    max_duration_s : float
+        At most this many seconds are drawn.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A grey strip line (role ``"strip"``) and coloured markers (role ``"overlay"``).
+    """
+    i = LEADS.index(lead)
+    n = min(np.asarray(strip_mv).shape[1], int(max_duration_s * fs_hz))
+    x = np.arange(n) / fs_hz
+    y = np.asarray(strip_mv, dtype=float)[i, :n]
+    v = np.asarray(values, dtype=float)[i, :n]
+    vmax = _robust_max_abs(v[np.isfinite(v)]) if np.isfinite(v).any() else 1.0
+    ok = np.isfinite(v)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", line=dict(color="#999", width=1), hoverinfo="skip",
+                               showlegend=False, meta={"role": "strip", "lead": lead}))
+    fig.add_trace(go.Scattergl(
+        x=x[ok], y=y[ok], mode="markers", showlegend=False,
+        marker=dict(color=v[ok], size=3.0 + 5.0 * np.minimum(1.0, np.abs(v[ok]) / vmax),
+                    colorscale=SIGNED_SCALE if signed else UNSIGNED_SCALE,
+                    cmin=-vmax if signed else 0.0, cmax=vmax, cmid=0.0 if signed else None,
+                    colorbar=dict(title="raises risk ↑<br>lowers risk ↓" if signed else "attention", thickness=12)),
+        customdata=v[ok], hovertemplate="%{x:.3f} s: %{y:.2f} mV, value %{customdata:.3g}<extra></extra>",
+        meta={"role": "overlay", "lead": lead}))
+    fig.update_layout(title=dict(text=f"{method_label} · lead {lead}, median-beat values placed on every beat", x=0.01),
+                      xaxis_title="s", yaxis_title="mV", height=300, margin=dict(l=50, r=20, t=50, b=40),
+                      plot_bgcolor="white")
+    fig.update_xaxes(showgrid=True, gridcolor="#eee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eee")
     return fig

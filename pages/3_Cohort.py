@@ -1,0 +1,85 @@
+"""Cohort: Kaplan–Meier curves by predicted risk group, tests, C-index, calibration."""
+
+import numpy as np
+import streamlit as st
+
+from hfviz import cohort, plots, report, ui
+
+ui.page_setup()
+st.title("Cohort")
+ui.notice()
+model = ui.get_model()
+cohort_name = ui.current_cohort()
+label = ui.cohort_label(cohort_name, model)
+
+source = st.radio("Predictions", ["shipped", "upload"], horizontal=True, key="cohort.source",
+                  format_func={"shipped": f"Held-out predictions of the {label} model",
+                               "upload": "Upload your own predictions CSV"}.get)
+c1, c2, c3 = st.columns(3)
+scheme = c1.radio("Risk groups", ["tertiles", "quartiles", "top_k"], horizontal=True, key="cohort.scheme",
+                  format_func={"tertiles": "tertiles", "quartiles": "quartiles", "top_k": "top k %"}.get)
+top_k = c2.slider("k (% in the high-risk group)", 1, 50, 10, key="cohort.top_k", disabled=scheme != "top_k",
+                  help="The paper splits at the 96th (MI) and 98th (HYP) percentile: k = 4 or 2.")
+horizon = c3.slider("Calibration horizon (months)", 12, 84, 60, step=12, key="cohort.horizon")
+
+analysis = df = None
+title = ""
+if source == "shipped":
+    if model is None:
+        st.stop()
+    with ui.guard("The cohort analysis"):
+        analysis = ui.shipped_analysis(cohort_name, scheme=scheme, top_k=top_k, horizon=horizon)
+        df = model.cohort_predictions
+    title = f"{label}: held-out predictions"
+    calib_note = "Predicted risk from the model's Breslow baseline (training cohort)."
+else:
+    st.caption("CSV with columns **id, risk, time, event**: risk = predicted log-risk (higher = worse), time = months "
+               "from the ECG to heart failure or censoring, event = 1 for heart failure, 0 for censored.")
+    up = st.file_uploader("Predictions CSV", type=["csv", "tsv", "txt"], key=ui.K_PRED_UPLOAD)
+    ui.load_predictions_upload(up)
+    if st.session_state[ui.K_PRED_ERROR]:
+        st.error(st.session_state[ui.K_PRED_ERROR])
+    df = st.session_state[ui.K_PRED_TABLE]
+    if df is None:
+        st.info("Upload a predictions CSV to see its Kaplan–Meier curves.")
+        st.stop()
+    with ui.guard("The cohort analysis"):
+        analysis = cohort.analyse(df, scheme=scheme, top_k_percent=top_k, horizon_months=horizon)
+    title = "Your predictions"
+    calib_note = "No model baseline for uploaded predictions: a Breslow baseline is fitted on the same data (in-sample)."
+if analysis is None:
+    st.stop()
+
+s = analysis.summary
+hr = s.hazard_ratio
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("people / events", f"{s.n:,} / {s.events:,}")
+m2.metric("C-index (95 % CI)", f"{s.c_index[0]:.3f}", help="Harrell's C with a 200-resample bootstrap CI.")
+m2.caption(f"{s.c_index[1]:.3f}–{s.c_index[2]:.3f}")
+m3.metric("log-rank p", f"{s.logrank_p:.2g}")
+m4.metric(f"HR {s.high_label} vs {s.low_label}", f"{hr['hr']:.2f}" if np.isfinite(hr["hr"]) else "—")
+if np.isfinite(hr["hr"]):
+    m4.caption(f"95 % CI {hr['lower']:.2f}–{hr['upper']:.2f}")
+
+subtitle = (f"log-rank p = {s.logrank_p:.2g} · HR {s.high_label} vs {s.low_label} "
+            + (f"{hr['hr']:.2f} ({hr['lower']:.2f}–{hr['upper']:.2f})" if np.isfinite(hr["hr"]) else "not estimable")
+            + f" · C-index {s.c_index[0]:.3f} ({s.c_index[1]:.3f}–{s.c_index[2]:.3f})")
+st.plotly_chart(plots.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk — {title}",
+                                       subtitle=subtitle), key="cohort.km_plot")
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(plots.calibration_figure(analysis.calibration, horizon_months=analysis.horizon_months),
+                    key="cohort.calibration_plot")
+    st.caption(calib_note)
+with right:
+    patient_lr = None
+    if source == "shipped" and st.session_state[ui.K_ECG] is not None and model is not None:
+        with ui.guard("Scoring the current ECG"):
+            patient_lr = report.assess(model, st.session_state[ui.K_ECG].model_input).log_risk
+    st.plotly_chart(plots.risk_histogram_figure(df["log_risk"].to_numpy(float), patient_log_risk=patient_lr,
+                                                cutoffs=analysis.groups.cutoffs, cohort_label=label if source == "shipped" else "uploaded cohort",
+                                                patient_label=f"current ECG ({st.session_state[ui.K_ECG_LABEL]})"),
+                    key="cohort.histogram_plot")
+    if source == "shipped" and patient_lr is None:
+        st.caption("Load an ECG on the Patient page to mark it here.")

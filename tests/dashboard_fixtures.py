@@ -1,0 +1,98 @@
+"""Tiny stand-in shipped models and synthetic files for the dashboard tests.
+
+The real models in ``models/`` are trained by the project's own command; tests must not depend
+on them, so these helpers write small but complete model folders (weights, card with sha256,
+held-out predictions, beats) with :func:`hfviz.risk.save_risk_model`. Everything here is
+synthetic and deterministic.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hfviz.model import DualAttentionNet, ModelConfig, count_parameters
+from hfviz.preprocess import model_input
+from hfviz.risk import save_risk_model
+from hfviz.survival import breslow_baseline
+
+FS = 500.0
+
+
+def synthetic_beat(rng: np.random.Generator) -> np.ndarray:
+    """A plausible 12-lead median beat (12, 600) mV with the R peak near sample 238."""
+    t = np.arange(600) / FS
+    amps = np.array([0.8, 1.2, 0.4, -0.9, 0.3, 0.8, -0.6, 0.3, 0.9, 1.5, 1.3, 1.0]) * rng.uniform(0.6, 1.4, 12)
+    beat = np.stack([a * np.exp(-((t - 0.476) / 0.014) ** 2)
+                     + 0.2 * abs(a) * np.exp(-((t - 0.76) / 0.05) ** 2)
+                     + 0.08 * np.exp(-((t - 0.31) / 0.025) ** 2) for a in amps])
+    return beat + 0.005 * rng.standard_normal(beat.shape)
+
+
+def build_model_dir(models_dir: Path, *, cohorts=("mi", "hyp"), n: int = 240) -> Path:
+    """Write complete stand-in shipped models for ``cohorts`` into ``models_dir``."""
+    models_dir = Path(models_dir)
+    for k, cohort in enumerate(cohorts):
+        rng = np.random.default_rng(100 + k)
+        torch.manual_seed(100 + k)
+        net = DualAttentionNet(ModelConfig()).eval()
+        beats = np.stack([model_input(synthetic_beat(rng)) for _ in range(n)])  # (n, 12, 608)
+        with torch.no_grad():
+            lr = net(torch.as_tensor(beats)).log_risk.numpy().astype(float)
+        z = (lr - lr.mean()) / (lr.std() + 1e-12)
+        time = rng.exponential(400.0 / np.exp(1.2 * z))
+        cens = rng.uniform(24.0, 84.0, n)
+        event = (time <= cens).astype(int)
+        time = np.minimum(time, cens)
+        if event.sum() < 5:
+            event[np.argsort(-z)[:5]] = 1
+        preds = pd.DataFrame({"id": [f"SYN{cohort}{i:04d}" for i in range(n)], "log_risk": lr,
+                              "time_months": time, "event": event})
+        card = {
+            "synthetic": True,
+            "training_data": f"SYNTHETIC test cohort ({n} simulated ECGs), stand-in for the shipped {cohort} model",
+            "intended_use": "Tests of the dashboard only.",
+            "limitations": ["Random weights; predictions carry no meaning."],
+            "metrics": {"c_index": {"estimate": 0.6, "lower": 0.5, "upper": 0.7}},
+            "n_parameters": count_parameters(net),
+        }
+        save_risk_model(models_dir, cohort, net, baseline=breslow_baseline(time, lr, event), train_log_risk=lr,
+                        predictions=preds, card=card, beats=beats[:16])
+    return models_dir
+
+
+def wfdb_pair(rng_seed: int = 0, *, record: str = "test01") -> list[tuple[str, bytes]]:
+    """A 10-s WFDB record (format 16, mV) as (name, bytes) pairs, written in memory via a temp dir."""
+    import tempfile
+
+    import wfdb
+
+    rng = np.random.default_rng(rng_seed)
+    beat = synthetic_beat(rng)
+    n = int(10 * FS)
+    sig = np.zeros((12, n))
+    for start in range(100, n - 600, 430):
+        sig[:, start:start + 600] += beat - beat[:, :1]
+    sig += 0.01 * rng.standard_normal(sig.shape)
+    names = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    with tempfile.TemporaryDirectory() as d:
+        wfdb.wrsamp(record, fs=FS, units=["mV"] * 12, sig_name=names, p_signal=sig.T, fmt=["16"] * 12,
+                    adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=d)
+        return [(f"{record}.hea", (Path(d) / f"{record}.hea").read_bytes()),
+                (f"{record}.dat", (Path(d) / f"{record}.dat").read_bytes())]
+
+
+def predictions_csv(n: int = 120, seed: int = 0) -> bytes:
+    """A researcher-style predictions CSV (id, risk, time, event) as bytes."""
+    rng = np.random.default_rng(seed)
+    risk = rng.normal(size=n)
+    t = rng.exponential(300.0 / np.exp(risk))
+    c = rng.uniform(12, 84, n)
+    buf = io.StringIO()
+    pd.DataFrame({"id": np.arange(n), "risk": risk, "time": np.minimum(t, c), "event": (t <= c).astype(int)}
+                 ).to_csv(buf, index=False)
+    return buf.getvalue().encode()

@@ -1,0 +1,199 @@
+"""The Streamlit app, driven headless with ``streamlit.testing.v1.AppTest``.
+
+Stand-in models (random weights, synthetic cohorts) are written once per session by
+``dashboard_fixtures.build_model_dir`` and selected with ``HFVIZ_MODELS_DIR``, so these tests
+never depend on the trained models in ``models/``. Uploads use AppTest's own file-uploader
+support (``set_value`` with (name, bytes, mime) tuples). Note: AppTest runs a file of
+``pages/`` on its own (legacy pages-folder mode) rather than through ``app.py``'s
+``st.navigation``; every page therefore sets up its own sidebar (``ui.page_setup``) and the
+real navigation is exercised by the browser test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard_fixtures import build_model_dir, predictions_csv, wfdb_pair
+from hfviz import explain, ui
+from hfviz.risk import load_risk_model
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+PATIENT = "pages/1_Patient.py"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    return build_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture()
+def app(models_dir, monkeypatch) -> AppTest:
+    monkeypatch.setenv(ui.MODELS_DIR_ENV, str(models_dir))
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+
+
+def _upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
+    at.switch_page(PATIENT).run()
+    at.file_uploader(key=ui.K_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in files]).run()
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _chart_titles(at: AppTest) -> list[str]:
+    out = []
+    for chart in at.get("plotly_chart"):
+        title = json.loads(chart.proto.spec)["layout"].get("title", {})
+        out.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return out
+
+
+def _assert_patient_view(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    metrics = _metrics(at)
+    assert {"log-risk", "percentile", "risk group"} <= set(metrics)
+    float(metrics["log-risk"])
+    titles = _chart_titles(at)
+    assert any("12-lead ECG" in t for t in titles)
+    assert any("heart-failure-free survival" in t for t in titles)
+    assert any("median beats" in t.lower() for t in titles)
+    assert any("higher than" in m.value and "synthetic" in m.value for m in at.markdown)
+
+
+def test_pages_folder_is_discovered():
+    assert PATIENT in PAGES and len(PAGES) >= 4
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_an_ecg(app, page):
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    assert app.sidebar.selectbox(key=ui.K_COHORT).value == "mi"
+
+
+def test_home_page_states_synthetic_and_not_for_clinical_use(app):
+    assert not app.exception
+    text = " ".join(w.value for w in app.warning)
+    assert "not for clinical use" in text.lower() and "synthetic" in text.lower()
+
+
+def test_upload_of_a_wfdb_pair_shows_risk_ecg_and_survival(app):
+    _upload(app, wfdb_pair())
+    _assert_patient_view(app)
+    assert "test01.hea" in app.session_state[ui.K_ECG_LABEL]
+
+
+def test_upload_of_real_cardiosoft_xml_shows_risk_ecg_and_device_median(app, samples):
+    path = samples / "cardiosoft" / "example-XML1.xml"
+    _upload(app, [(path.name, path.read_bytes())])
+    _assert_patient_view(app)
+    assert any("device median beats" in t.lower() for t in _chart_titles(app))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_with_an_ecg_loaded(app, page):
+    _upload(app, wfdb_pair())
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert app.session_state[ui.K_ECG] is not None  # the ECG stays loaded across pages
+
+
+def test_random_bytes_give_one_error_sentence_and_no_exception(app):
+    junk = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    _upload(app, [("mystery.bin", junk)])
+    assert not app.exception
+    assert len(app.error) == 1
+    message = app.error[0].value
+    assert "mystery.bin" in message and "Traceback" not in message
+    assert app.session_state[ui.K_ECG] is None
+    assert not _metrics(app)
+
+
+def test_switching_cohort_changes_percentile_consistently(app, models_dir):
+    _upload(app, wfdb_pair())
+    shown = {}
+    for cohort in ("mi", "hyp", "mi"):
+        app.sidebar.selectbox(key=ui.K_COHORT).set_value(cohort).run()
+        assert not app.exception
+        m = _metrics(app)
+        model = load_risk_model(cohort, models_dir)
+        log_risk = float(model.predict_log_risk(app.session_state[ui.K_ECG].model_input[None])[0])
+        assert float(m["log-risk"]) == pytest.approx(log_risk, abs=5e-4)
+        assert float(m["percentile"]) == pytest.approx(model.percentile(log_risk), abs=0.5)
+        sentence = next(md.value for md in app.markdown if "higher than" in md.value)
+        assert ui.COHORTS[cohort] in sentence
+        shown.setdefault(cohort, []).append((m["log-risk"], m["percentile"]))
+    assert shown["mi"][0] == shown["mi"][1]  # back to the first cohort: the same numbers
+    assert shown["mi"][0] != shown["hyp"][0]
+
+
+def test_cohort_choice_survives_a_page_switch(app):
+    app.sidebar.selectbox(key=ui.K_COHORT).set_value("hyp").run()
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert app.sidebar.selectbox(key=ui.K_COHORT).value == "hyp"
+
+
+def test_cohort_page_with_an_uploaded_predictions_csv(app):
+    app.switch_page("pages/3_Cohort.py").run()
+    app.radio(key="cohort.source").set_value("upload").run()
+    app.file_uploader(key=ui.K_PRED_UPLOAD).set_value(("mine.csv", predictions_csv(), "text/csv")).run()
+    assert not app.exception and not app.error
+    titles = _chart_titles(app)
+    assert any("Your predictions" in t for t in titles)
+    assert re.fullmatch(r"0\.\d{3}", _metrics(app)["C-index (95 % CI)"])
+    km = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Kaplan" in str(json.loads(c.proto.spec)["layout"]))
+    assert sum((tr.get("meta") or {}).get("role") == "km" for tr in km["data"]) == 3  # tertiles
+    app.radio(key="cohort.scheme").set_value("top_k").run()
+    assert "HR top 10% vs lower 90%" in _metrics(app)
+
+
+def test_cohort_page_names_the_missing_column_of_a_bad_csv(app):
+    app.switch_page("pages/3_Cohort.py").run()
+    app.radio(key="cohort.source").set_value("upload").run()
+    bad = b"id,score_x,time,event\n" + b"".join(f"{i},{i},{i + 1},{i % 2}\n".encode() for i in range(20))
+    app.file_uploader(key=ui.K_PRED_UPLOAD).set_value(("bad.csv", bad, "text/csv")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "bad.csv" in app.error[0].value and "risk" in app.error[0].value
+
+
+def test_interpretability_page_computes_ig_with_a_small_completeness_gap(app, models_dir):
+    _upload(app, wfdb_pair())
+    app.switch_page("pages/2_Interpretability.py").run()
+    assert not app.exception and not app.error
+    m = _metrics(app)
+    assert abs(float(m["IG completeness gap"])) < 1e-3
+    assert any("Integrated Gradients · baseline: zeros · 64 steps" in t for t in _chart_titles(app))
+    app.selectbox(key="interp.baseline").set_value("cohort_median").run()
+    app.selectbox(key="interp.method").set_value("occlusion").run()
+    assert not app.exception
+    assert any("Occlusion · baseline: cohort median beat" in t for t in _chart_titles(app))
+    shared = ui._load_model("mi", str(models_dir))
+    assert explain.hook_count(shared.net) == 0
+    assert all(p.grad is None for p in shared.net.parameters())
+
+
+def test_missing_model_files_give_a_message_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv(ui.MODELS_DIR_ENV, str(tmp_path))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    _upload(at, wfdb_pair())
+    assert not at.exception
+    assert any("cannot be used" in e.value and "mi.card.json" in e.value for e in at.error)
+    assert any("12-lead ECG" in t for t in _chart_titles(at))  # the ECG is still drawn
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
