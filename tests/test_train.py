@@ -130,3 +130,49 @@ def test_default_text_encoder_loads_offline_from_package(monkeypatch):
     v = enc(["Hypertrophy: left ventricular hypertrophy", "Normal ECG: normal ECG"])
     assert v.shape == (2, 384) and np.isfinite(v).all()
     assert not np.allclose(v[0], v[1])
+
+
+# --- evaluation protocol ----------------------------------------------------------------------------
+
+
+def test_cv_folds_follow_the_paper_protocol():
+    from hfviz.evaluate import SEEDS, cv_folds, inner_split
+
+    e = np.zeros(100, int)
+    e[:10] = 1
+    folds = cv_folds(e)
+    assert [(s, k) for s, k, _, _ in folds] == [(s, k) for s in SEEDS for k in (0, 1)]
+    for s, k, tr, te in folds:
+        assert len(np.intersect1d(tr, te)) == 0 and len(tr) + len(te) == 100
+        assert e[te].sum() == 5
+    fit, val = inner_split(folds[0][2], e, 42)
+    assert len(val) == 10 and e[val].sum() == 1 and len(np.intersect1d(fit, val)) == 0
+
+
+def _fake_cohort(n=120, seed=0):
+    from hfviz.evaluate import Cohort
+
+    rng = np.random.default_rng(seed)
+    beats = rng.normal(0, 0.05, (n, 12, 608)).astype(np.float32)
+    qrs = rng.uniform(80, 160, n)
+    lh = 0.04 * (qrs - 100)
+    t = np.minimum(rng.exponential(60 * np.exp(-lh)), 84)
+    table = pd.DataFrame({"id": np.arange(n), "time_months": t, "event": (t < 84).astype(int),
+                          "true_log_hazard": lh, "ecg_log_hazard": lh, "meas_qrs_ms": qrs})
+    return Cohort(beats, beats, table, {"source": "synthetic"})
+
+
+def test_measurement_cox_on_shared_folds_is_resumable(tmp_path):
+    from hfviz.evaluate import FinetuneConfig, Variant, evaluate_cohort, summarise
+
+    c = _fake_cohort()
+    v = [Variant("measurement Cox", "cox")]
+    out = tmp_path / "rows.jsonl"
+    rows = evaluate_cohort(c, v, out_jsonl=out, ft=FinetuneConfig(), folds={"measurement Cox": 2})
+    assert len(rows) == 2 and all(r["c_index"] > 0.6 for r in rows)
+    again = evaluate_cohort(c, v, out_jsonl=out, ft=FinetuneConfig(), folds={"measurement Cox": 2})
+    assert len(again) == 2 and len(out.read_text().splitlines()) == 2
+    s = summarise(rows, c, v)
+    assert s["oracle_ecg_c"]["n_folds"] == 2
+    lo, hi = s["variants"][0]["c_index"]["ci95"]
+    assert lo <= s["variants"][0]["c_index"]["mean"] <= hi
