@@ -356,6 +356,10 @@ class DualAttentionNet(nn.Module):
         emb = torch.cat([self.pool_avg(z).mean(1), self.pool_max(z).amax(1)], dim=1)  # (B, 512)
         return emb, l_att, t_att
 
+    def predict_log_risk(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-risk only (B,): the forward pass without the decoder (what risk prediction needs)."""
+        return self.head(self.encode(x)[0]).squeeze(-1)  # (B,)
+
     def forward(self, x: torch.Tensor) -> ModelOutput:
         """Full pass: (B, 12, 608) float32 normalised median beats -> :class:`ModelOutput`."""
         emb, l_att, t_att = self.encode(x)

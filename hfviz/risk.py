@@ -122,8 +122,9 @@ class RiskModel:
             return self.net(self.check_input(x))
 
     def predict_log_risk(self, x) -> np.ndarray:
-        """(B, 12, 608) float32 normalised median beats -> log-risk ndarray (B,)."""
-        return self.forward(x).log_risk.numpy().astype(np.float64)
+        """(B, 12, 608) float32 normalised median beats -> log-risk ndarray (B,) (decoder skipped)."""
+        with torch.no_grad():
+            return self.net.predict_log_risk(self.check_input(x)).numpy().astype(np.float64)
 
     def predict_survival_function(self, log_risk, times_months) -> np.ndarray:
         """S(t | ECG) for log-risks (B,) at months (T,) -> (B, T), in [0, 1], non-increasing in t."""

@@ -69,7 +69,7 @@ def predict(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 512) -> n
     """Log-risk (N,) of normalised inputs (N, 12, 608) in eval mode (restores the previous mode)."""
     was = net.training
     net.eval()
-    out = [net(torch.from_numpy(x[i : i + batch_size])).log_risk for i in range(0, len(x), batch_size)]
+    out = [net.predict_log_risk(torch.from_numpy(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     net.train(was)
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 

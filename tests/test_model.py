@@ -127,3 +127,8 @@ def test_config_round_trips_through_dict():
 def test_wrong_input_shape_is_rejected(net):
     with pytest.raises(ValueError, match="shape"):
         net(torch.zeros(2, 12, 600))
+
+
+def test_predict_log_risk_equals_forward_log_risk(net, x):
+    with torch.no_grad():
+        torch.testing.assert_close(net.predict_log_risk(x), net(x).log_risk, rtol=0, atol=0)
