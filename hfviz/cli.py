@@ -296,7 +296,13 @@ def _cmd_import_ukb(args) -> int:
     from hfviz.dataset import save_dataset
     from hfviz.importers import import_ukb
 
-    files = sorted(__import__("pathlib").Path(args.xml_dir).rglob("*.[xX][mM][lL]"))
+    from pathlib import Path
+
+    from hfviz.errors import DataFormatError
+
+    if not Path(args.xml_dir).is_dir():
+        raise DataFormatError(f"{args.xml_dir}: XML folder not found.")
+    files = [p for p in Path(args.xml_dir).rglob("*") if p.is_file() and p.suffix.lower() == ".xml"]
     with _progress_bar(len(files), "import-ukb") as bar:
         beats, table, meta = import_ukb(args.xml_dir, args.outcomes, progress=bar.update)
     save_dataset(args.out, beats, table, meta)

@@ -100,6 +100,8 @@ _TERMINAL = np.array([-0.45, -0.05, 0.50])
 _T_NORMAL = np.array([0.376, 0.168, -0.171])
 _P_RIGHT = np.array([0.007, 0.074, -0.025])
 _P_LEFT = np.array([0.054, 0.039, 0.019])
+# old infarcts: size of the lost R forces towards each territory (mV)
+_R_LOSS = {"inferior": 0.5, "anterior": 0.6, "lateral": 1.0}
 
 
 # --- shapes and projection ----------------------------------------------------------------
@@ -284,7 +286,7 @@ def sample_params(
     terr = [t for t in ("inferior", "anterior", "lateral") if f"mi_{t}" in cond]
     p["mi_territories"] = terr
     p["mi_q_mv"] = {t: _u(rng, 0.35, 0.8) for t in terr}
-    p["mi_q_ms"] = {t: _u(rng, 40, 52) for t in terr}
+    p["mi_q_ms"] = {t: _u(rng, 50, 62) for t in terr}
     p["mi_t_inversion"] = {t: bool(rng.random() < 0.5) for t in terr}
     if "fragmented_qrs" in cond:
         p["fqrs_index"] = _u(rng, 0.35, 1.0)
@@ -349,7 +351,6 @@ def build_waves(p: Mapping[str, Any]) -> list[tuple[str, np.ndarray, float, floa
         qrs.append(("QRS_R_late", _R_LATE, 0.50 * dn, 0.20 * dn, 0.20 * dn))
         if "rbbb" in cond:
             # late, slow, right-anterior activation of the right ventricle: R' in V1, broad S in I/V6
-            qrs.append(("QRS_rbbb_S", _TERMINAL * 0.9, 0.75 * dn, 0.14 * dn, 0.14 * dn))
             c = 0.5 * (0.72 * dn + d)
             qrs.append(("QRS_rbbb_Rprime", np.array([-0.62, 0.05, -0.72]), c, c - 0.72 * dn, d - c))
         else:
@@ -370,9 +371,9 @@ def build_waves(p: Mapping[str, Any]) -> list[tuple[str, np.ndarray, float, floa
     for terr in p["mi_territories"]:
         a = away[terr] / np.linalg.norm(away[terr])
         qd = float(p["mi_q_ms"][terr])
-        qrs.append((f"QRS_q_{terr}", a * p["mi_q_mv"][terr] * 1.3 * p["qrs_scale"], 0.5 * qd, 0.5 * qd, 0.5 * qd))
+        qrs.append((f"QRS_q_{terr}", a * p["mi_q_mv"][terr] * 0.9 * p["qrs_scale"], 0.5 * qd, 0.5 * qd, 0.5 * qd))
         # loss of R forces towards the territory during the first half of the QRS
-        qrs.append((f"QRS_Rloss_{terr}", a * 0.6 * p["qrs_scale"], 0.35 * d, 0.25 * d, 0.20 * d))
+        qrs.append((f"QRS_Rloss_{terr}", a * _R_LOSS[terr] * p["qrs_scale"], 0.35 * d, 0.25 * d, 0.22 * d))
         if terr == "anterior":
             qrs = [(n, w * (0.2 if n == "QRS_septal" else 1.0), c, r, f) for n, w, c, r, f in qrs]
 
@@ -408,7 +409,8 @@ def build_waves(p: Mapping[str, Any]) -> list[tuple[str, np.ndarray, float, floa
     discordant = "lbbb" in cond or p.get("lvh_strain") or p.get("t_inversion")
     if discordant:
         # secondary (LBBB, LVH strain) or primary T inversion: T opposite to the mean QRS
-        t_vec = t_vec - (1.0 + 0.6) * (t_vec @ main_dir) * main_dir - 0.25 * main_dir * p["t_amp"]
+        perp = t_vec - (t_vec @ main_dir) * main_dir
+        t_vec = 0.3 * perp - (0.7 * float(np.linalg.norm(t_vec)) + 0.2 * p["t_amp"]) * main_dir
         if "lbbb" in cond or p.get("lvh_strain"):
             st_vec = -0.12 * main_dir * (1.5 if "lbbb" in cond else 1.0)
     if "rbbb" in cond:
