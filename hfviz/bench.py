@@ -72,6 +72,53 @@ def bench_read_preprocess(*, repeats: int = 10) -> dict:
 
 # --- simulator -----------------------------------------------------------------------------
 
+
+def bench_simulate(*, n: int = 1000, workers: int = 2, preset: str = "mi") -> dict:
+    """Time simulating ``n`` SYNTHETIC ECGs with median beats (target: 1,000 in < 60 s on 2 cores).
+
+    Runs :func:`hfviz.cohorts.generate_cohort` -- strip simulation, the upload pipeline
+    (:func:`hfviz.preprocess.prepare`: cleaning, R peaks, median beat, measurements), report
+    text and outcomes -- with ``workers`` processes, once (it is long). Also times the pieces
+    on 50 ECGs in this process.
+
+    Returns
+    -------
+    dict
+        ``total_s`` and ``per_ecg_ms`` for the whole run, ``simulate_ms`` and ``prepare_ms``
+        (median per ECG, one process), and the conditions.
+    """
+    import os
+
+    import numpy as np
+
+    from hfviz import preprocess as pp
+    from hfviz import simulate as sim
+    from hfviz.cohorts import generate_cohort
+
+    sims, preps = [], []
+    for i in range(50):
+        t0 = time.perf_counter()
+        rec, _ = sim.simulate(("normal", "lbbb", "af", "lvh", "mi_inferior")[i % 5], seed=i)
+        t1 = time.perf_counter()
+        pp.prepare(rec)
+        preps.append(time.perf_counter() - t1)
+        sims.append(t1 - t0)
+    t0 = time.perf_counter()
+    beats, _, _ = generate_cohort(preset, n=n, seed=0, workers=workers)
+    total = time.perf_counter() - t0
+    return {
+        "n": n,
+        "workers": workers,
+        "cpus": os.cpu_count(),
+        "total_s": total,
+        "per_ecg_ms": 1000.0 * total / n,
+        "simulate_ms": 1000.0 * float(np.median(sims)),
+        "prepare_ms": 1000.0 * float(np.median(preps)),
+        "beats_shape": list(beats.shape),
+        "median_beats": "hfviz.preprocess.prepare on the noisy strip (same pipeline as uploads)",
+    }
+
+
 # --- model forward, IG ---------------------------------------------------------------------
 
 
@@ -151,3 +198,140 @@ def bench_model(*, threads: int = 2, repeats: int = 20, batch: int = 256) -> dic
         torch.set_num_threads(prev)
 
 # --- app functions: upload -> risk, page switch ----------------------------------------------
+
+
+def _bench_models_dir(tmp: str) -> tuple[str | None, str]:
+    """The shipped models when they load, else SYNTHETIC stand-ins (random weights) written to ``tmp``."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from hfviz.errors import ModelFileError
+    from hfviz.model import DualAttentionNet, ModelConfig
+    from hfviz.risk import load_risk_model, save_risk_model
+    from hfviz.survival import breslow_baseline
+
+    try:
+        load_risk_model("mi")
+        load_risk_model("hyp")
+        return None, "shipped models (models/)"
+    except ModelFileError:
+        pass
+    rng = np.random.default_rng(0)
+    for k, cohort in enumerate(("mi", "hyp")):
+        torch.manual_seed(k)
+        net = DualAttentionNet(ModelConfig()).eval()
+        beats = rng.standard_normal((200, 12, 608)).astype(np.float32)
+        with torch.no_grad():
+            lr = net(torch.as_tensor(beats)).log_risk.numpy().astype(float)
+        t = rng.exponential(300.0, 200)
+        e = (t < 84).astype(int)
+        t = np.minimum(t, 84.0)
+        preds = pd.DataFrame({"id": np.arange(200), "log_risk": lr, "time_months": t, "event": e})
+        save_risk_model(tmp, cohort, net, baseline=breslow_baseline(t, lr, e), train_log_risk=lr, predictions=preds,
+                        card={"synthetic": True, "training_data": "SYNTHETIC stand-in for benchmarking"},
+                        beats=beats[:16])
+    return tmp, "SYNTHETIC stand-in models with random weights (models/ not built yet)"
+
+
+def bench_app(*, repeats: int = 5) -> dict:
+    """The dashboard's own code paths: upload -> risk on screen, IG with 64 steps, page switch.
+
+    * ``model_load_s``: :func:`hfviz.risk.load_risk_model` once (cold; the app does it once per
+      process through ``st.cache_resource``).
+    * ``upload_to_risk_s``: what the Patient page does with an upload — ``ui.read_and_prepare``
+      on (name, bytes) pairs, ``report.assess`` (log-risk, percentile, group, survival curve),
+      the 12-lead paper figure, the median-beat figure and the survival figure with the cohort
+      KM curve, each serialised to JSON as Streamlit sends it. Target < 3 s.
+    * ``ig_64_steps_s``: ``explain.attribute(..., method="integrated_gradients", n_steps=64)``.
+      Target < 2 s. ``all_methods_s``: the four methods the Interpretability page computes.
+    * ``page_switch_s``: ``AppTest`` with an ECG loaded, switching to each page and running it
+      (attributions already computed in the session, as on a second visit). Target < 1 s.
+
+    Input: the real CardioSoft sample when present, else a SYNTHETIC simulated ECG (CSV bytes).
+    Models: the shipped ones when built, else synthetic stand-ins with random weights.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from hfviz import explain, plots, report
+    from hfviz.cohort import km_table
+    from hfviz.risk import load_risk_model
+
+    root = Path(__file__).resolve().parents[1]
+    sample = root.parent / "shared" / "ecg-samples" / "cardiosoft" / "example-XML1.xml"
+    if sample.is_file():
+        upload = [(sample.name, sample.read_bytes())]
+        described = "CardioSoft XML sample (real, 10 s, 500 Hz), as uploaded bytes"
+    else:
+        from hfviz.record import LEADS
+        from hfviz.simulate import simulate
+
+        rec, _ = simulate("normal", seed=0)
+        rows = ["time_s," + ",".join(LEADS)] + [
+            f"{j / rec.fs_hz:.4f}," + ",".join(f"{v:.4f}" for v in rec.signal_mv[:, j]) for j in range(rec.n_samples)]
+        upload = [("synthetic.csv", "\n".join(rows).encode())]
+        described = "SYNTHETIC simulated ECG as CSV bytes (10 s, 500 Hz)"
+    with tempfile.TemporaryDirectory() as tmp:
+        mdir, models_described = _bench_models_dir(tmp)
+        from hfviz import ui  # the app's own loader functions (imports streamlit)
+
+        t0 = time.perf_counter()
+        model = load_risk_model("mi", mdir)
+        load_s = time.perf_counter() - t0
+        km = km_table(model.cohort_predictions["time_months"], model.cohort_predictions["event"])
+
+        def upload_to_risk():
+            prepared = ui.read_and_prepare(upload)
+            risk = report.assess(model, prepared.model_input)
+            figs = [plots.ecg_paper_figure(prepared.strip_mv, prepared.fs_hz),
+                    plots.median_beats_figure(prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source),
+                    plots.survival_figure(risk.times_months, risk.survival, km=km)]
+            return [f.to_json() for f in figs]
+
+        prepared = ui.read_and_prepare(upload)
+        x = prepared.model_input
+        res = {
+            "conditions": f"CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores",
+            "input": described,
+            "models": models_described,
+            "model_load_s": {"median_s": load_s, "min_s": load_s, "repeats": 1},
+            "upload_to_risk_s": time_call(upload_to_risk, repeats=repeats),
+            "ig_64_steps_s": time_call(lambda: explain.attribute(model, x, method="integrated_gradients", n_steps=64),
+                                       repeats=repeats),
+            "all_methods_s": time_call(lambda: explain.attribute_all(model, x, cohort_beats=model.cohort_beats),
+                                       repeats=max(2, repeats // 2)),
+        }
+        ig = explain.attribute(model, x, method="integrated_gradients", n_steps=64)
+        res["ig_64_completeness_gap"] = float(ig.delta)
+        res["ig_64_relative_gap"] = float(ig.relative_delta)
+        res["hooks_left_on_model"] = explain.hook_count(model.net)
+
+        from streamlit.testing.v1 import AppTest
+
+        old = os.environ.get(ui.MODELS_DIR_ENV)
+        if mdir:
+            os.environ[ui.MODELS_DIR_ENV] = mdir
+        try:
+            at = AppTest.from_file(str(root / "app.py"), default_timeout=120).run()
+            at.switch_page("pages/1_Patient.py").run()
+            at.file_uploader(key=ui.K_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in upload]).run()
+            pages = sorted(p.name for p in (root / "pages").glob("*.py"))
+            for p in pages:  # first visits: compute and cache what each page needs
+                at.switch_page(f"pages/{p}").run()
+            switch = {}
+            for p in pages:
+                switch[p] = time_call(lambda p=p: at.switch_page(f"pages/{p}").run(), repeats=repeats, warmup=0)
+            res["page_switch_s"] = switch
+            res["page_switch_max_median_s"] = max(v["median_s"] for v in switch.values())
+            res["app_exceptions"] = [str(e.value) for e in at.exception]
+        finally:
+            if old is None:
+                os.environ.pop(ui.MODELS_DIR_ENV, None)
+            else:
+                os.environ[ui.MODELS_DIR_ENV] = old
+        res["targets"] = {"upload_to_risk_s": 3.0, "ig_64_steps_s": 2.0, "page_switch_s": 1.0}
+        return res
