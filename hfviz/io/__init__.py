@@ -85,7 +85,10 @@ def read_ecg(source: Source, *, fs: float | None = None, units: str | None = Non
             except (TypeError, ValueError):
                 raise ECGFormatError(f"{name}: sampling rate {fs!r} is not a number.") from None
         return _dispatch(files, fs=fs, units=units)
-    except ECGFormatError:
+    except ECGFormatError as exc:
+        text = str(exc)
+        if any(ch in text for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):  # text from the file
+            raise ECGFormatError(" ".join(text.split())) from None  # one line, whatever the file held
         raise
     except MemoryError:
         raise ECGFormatError(f"{name}: the file is too large to read into memory.") from None
@@ -109,7 +112,7 @@ def _base_name(name: object) -> str:
 
 
 def _read_path(path: Path) -> NamedBytes:
-    name = path.name
+    name = _base_name(path.name)  # no control characters from file names in messages
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -124,7 +127,7 @@ def _read_path(path: Path) -> NamedBytes:
         )
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+            data = f.read(min(size, MAX_FILE_BYTES) + 1)  # not a 50 MB buffer for every small file
     except OSError as exc:
         raise ECGFormatError(f"{name}: the file cannot be read ({exc.strerror or type(exc).__name__}).") from None
     return name, data

@@ -67,8 +67,11 @@ def _sequence_set(series: Element, name: str, what: str) -> tuple[dict[str, np.n
         origin_el = next((c for c in value if local(c.tag) == "origin"), None)
         scale_el = next((c for c in value if local(c.tag) == "scale"), None)
         lead = code or "?"
-        scale = 1.0 if scale_el is None else float(scale_el.get("value", "1"))
-        origin = 0.0 if origin_el is None else float(origin_el.get("value", "0"))
+        try:
+            scale = 1.0 if scale_el is None else float(scale_el.get("value", "1"))
+            origin = 0.0 if origin_el is None else float(origin_el.get("value", "0"))
+        except ValueError:
+            raise ECGFormatError(f"{name}: lead {lead} of the {what} has a scale or origin that is not a number.") from None
         if not np.isfinite(scale) or scale == 0 or not np.isfinite(origin):
             raise ECGFormatError(f"{name}: lead {lead} of the {what} has an invalid scale or origin.")
         unit = (scale_el.get("unit") if scale_el is not None else None) or "uV"

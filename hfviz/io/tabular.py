@@ -14,7 +14,9 @@ These formats do not say what their numbers mean, so the caller supplies what is
 from __future__ import annotations
 
 import io
+import math
 import re
+import tokenize
 import zipfile
 import zlib
 
@@ -243,11 +245,13 @@ def _npy_array(name: str, data: bytes) -> np.ndarray:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fobj)
         else:
             raise ValueError(version)
-    except ValueError:
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError):  # numpy parses the header as Python
         raise ECGFormatError(f"{name}: not a readable NumPy array (bad .npy header).") from None
     if dtype.hasobject:
         raise ECGFormatError(f"{name}: NumPy arrays of Python objects are refused for safety.")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if any(int(d) < 0 for d in shape):
+        raise ECGFormatError(f"{name}: not a readable NumPy array (negative shape {shape}).")
+    count = math.prod(int(d) for d in shape)  # Python ints: a forged header cannot overflow the size check
     need = count * dtype.itemsize
     header_end = fobj.tell()
     remaining = len(data) - header_end
@@ -335,7 +339,8 @@ def read_npz(name: str, data: bytes, *, fs: float | None, units: str | None) -> 
             f"{name}: a zip archive that is not a NumPy .npz; unpack it and upload the ECG files themselves."
         )
     total = sum(i.file_size for i in infos)
-    if total > 4 * MAX_FILE_BYTES or len(infos) > 256:
+    # expanded, an archive may hold no more than an uncompressed upload may (keeps peak memory < 300 MB)
+    if total > MAX_FILE_BYTES or len(infos) > 256:
         raise ECGFormatError(f"{name}: the .npz archive expands to {total / 2**20:.0f} MB; too large.")
     arrays: dict[str, np.ndarray] = {}
     for info in infos:
@@ -347,6 +352,9 @@ def read_npz(name: str, data: bytes, *, fs: float | None, units: str | None) -> 
             raise ECGFormatError(f"{name}: entry {key!r} of the .npz archive is corrupt.") from None
         arrays[key] = _npy_array(f"{name} [{key}]", raw)
 
+    for key in ("fs", "units"):
+        if key in arrays and np.asarray(arrays[key]).size != 1:
+            raise ECGFormatError(f"{name}: the archive's {key!r} entry must hold one value.")
     if "fs" in arrays:
         fs_file = positive_float(np.asarray(arrays.pop("fs")).reshape(-1)[0], name, "the stored sampling rate")
         if fs is not None and abs(float(fs) - fs_file) > 0.01 * fs_file:
