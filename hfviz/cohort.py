@@ -60,9 +60,11 @@ def read_predictions_csv(name: str, data: bytes) -> pd.DataFrame:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataFormatError(f"{name}: not a text CSV file (it is not UTF-8 text).") from None
+    if not text.strip():
+        raise DataFormatError(f"{name}: the file is empty.")
     try:
         df = pd.read_csv(io.StringIO(text), sep=None, engine="python", dtype=str, nrows=MAX_PREDICTION_ROWS + 1)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - csv.Error, ParserError, …: all mean "not a CSV we can read"
         reason = "it is empty" if isinstance(exc, pd.errors.EmptyDataError) else "it could not be parsed as CSV"
         raise DataFormatError(f"{name}: not a readable predictions CSV ({reason}).") from None
     if len(df) > MAX_PREDICTION_ROWS:

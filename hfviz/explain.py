@@ -50,9 +50,10 @@ BASELINES: dict[str, str] = {
 #: Methods that use a baseline.
 USES_BASELINE = frozenset({"integrated_gradients", "occlusion", "gradient_shap"})
 DEFAULT_IG_STEPS = 64
-#: Occlusion window and stride, samples (64 ms window, 32 ms stride at 500 Hz).
+#: Occlusion window and stride, samples: 64 ms windows side by side, i.e. exactly the model's 19
+#: time tokens (608 = 19 x 32), one lead at a time -> 12 x 19 = 228 perturbed inputs.
 OCCLUSION_WINDOW = 32
-OCCLUSION_STRIDE = 16
+OCCLUSION_STRIDE = 32
 #: GradientSHAP: random draws and noise (input units: per-lead z-scores).
 SHAP_SAMPLES = 32
 SHAP_STDEV = 0.1

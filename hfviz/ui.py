@@ -52,7 +52,7 @@ K_UPLOAD = "patient.upload"  # the file_uploader widget
 K_UPLOAD_SIG = "patient.upload_sig"  # signature of the upload that was last processed
 K_EXAMPLE = "patient.example"  # the example selectbox widget
 K_SOURCE = "patient.source"  # radio: upload or example
-K_INTERP_CACHE = "interp.cache"  # {(token, cohort, baseline, steps): {method: Attribution}}
+K_INTERP_CACHE = "interp.cache"  # {(token, cohort, baseline, steps, method): Attribution}
 K_PRED_UPLOAD = "cohort.upload"  # the predictions CSV file_uploader
 K_PRED_TABLE = "cohort.predictions"  # parsed uploaded predictions (DataFrame) or None
 K_PRED_SIG = "cohort.predictions_sig"
@@ -324,27 +324,29 @@ def cohort_km(cohort: str):
 
 
 # --- per-session results -------------------------------------------------------------------------
-_MAX_CACHED_ATTRIBUTIONS = 6
+_MAX_CACHED_ATTRIBUTIONS = 16
 
 
-def attributions(model: Any, prepared: Any, *, baseline: str, n_steps: int) -> dict:
-    """All attribution methods for the current ECG, cached in this session only.
+def attributions(model: Any, prepared: Any, *, baseline: str, n_steps: int, methods: Sequence[str]) -> dict:
+    """Attributions of the current ECG for ``methods``, cached in this session only.
 
-    Keyed by (ECG, cohort, baseline, steps); recomputed when any of them changes. Never put
-    in a process-wide cache: it is patient data.
+    Each result is keyed by (ECG, cohort, baseline, steps, method) and computed the first time
+    it is asked for. Never put in a process-wide cache: it is patient data.
     """
-    from hfviz.explain import attribute_all
+    from hfviz.explain import attribute
 
-    key = (st.session_state.get(K_ECG_TOKEN), getattr(model, "cohort", None), baseline, int(n_steps))
     cache = st.session_state.setdefault(K_INTERP_CACHE, {})
-    if key not in cache:
-        if len(cache) >= _MAX_CACHED_ATTRIBUTIONS:
-            cache.clear()
-        cache[key] = attribute_all(model, prepared.model_input, baseline=baseline, n_steps=int(n_steps),
-                                   cohort_beats=getattr(model, "cohort_beats", None))
-    return cache[key]
-
-
+    base_key = (st.session_state.get(K_ECG_TOKEN), getattr(model, "cohort", None), baseline, int(n_steps))
+    out = {}
+    for method in methods:
+        key = (*base_key, method)
+        if key not in cache:
+            if len(cache) >= _MAX_CACHED_ATTRIBUTIONS:
+                cache.clear()
+            cache[key] = attribute(model, prepared.model_input, method=method, baseline=baseline,
+                                   n_steps=int(n_steps), cohort_beats=getattr(model, "cohort_beats", None))
+        out[method] = cache[key]
+    return out
 @st.cache_data(show_spinner="Analysing the cohort…", max_entries=32)
 def _shipped_analysis(cohort: str, directory: str | None, scheme: str, top_k: float, horizon: float):
     from hfviz.cohort import analyse

@@ -27,7 +27,8 @@ steps = c3.select_slider("Integrated Gradients steps", options=[16, 32, 64, 128,
 
 attrs = None
 with ui.guard("Computing attributions"), st.spinner("Computing attributions…"):
-    attrs = ui.attributions(model, prepared, baseline=baseline, n_steps=steps)
+    attrs = ui.attributions(model, prepared, baseline=baseline, n_steps=steps,
+                            methods=sorted({method, "integrated_gradients"}))
     output = model.forward(prepared.model_input)
 if attrs is None:
     st.stop()
@@ -67,25 +68,34 @@ with tab_att:
     else:
         st.info("This model has no cross-lead attention branch (ablation).")
 with tab_cmp:
-    importance = {explain.METHODS[m]: explain.lead_importance(a.values) for m, a in attrs.items()}
-    if output.lead_attention is not None:
-        importance["cross-lead attention"] = explain.lead_attention_importance(output.lead_attention[0].numpy())
-    baseline_name = explain.BASELINES[baseline]
-    st.plotly_chart(plots.lead_importance_figure(importance, title=f"Per-lead importance (baseline: {baseline_name})"),
-                    key="interp.importance_plot")
-    agreement = explain.method_agreement(importance)
-    a1, a2 = st.columns([3, 2])
-    with a1:
-        st.plotly_chart(plots.agreement_figure(agreement), key="interp.agreement_plot")
-    with a2:
-        st.markdown("**Spearman ρ of per-lead importance**")
-        st.dataframe(agreement.round(2), key="interp.agreement_table")
-        st.caption("1 = same ranking of leads, 0 = unrelated, −1 = reversed. Empty where a method ranks all leads equally.")
+    if st.toggle("Compute all four methods and compare them", key="interp.compare",
+                 help="Occlusion and GradientSHAP need a few hundred model evaluations; computed once per ECG."):
+        with ui.guard("Computing attributions"), st.spinner("Computing all methods…"):
+            attrs = ui.attributions(model, prepared, baseline=baseline, n_steps=steps, methods=list(explain.METHODS))
+        importance = {explain.METHODS[m]: explain.lead_importance(a.values) for m, a in attrs.items()}
+        if output.lead_attention is not None:
+            importance["cross-lead attention"] = explain.lead_attention_importance(output.lead_attention[0].numpy())
+        baseline_name = explain.BASELINES[baseline]
+        st.plotly_chart(plots.lead_importance_figure(importance, title=f"Per-lead importance (baseline: {baseline_name})"),
+                        key="interp.importance_plot")
+        agreement = explain.method_agreement(importance)
+        a1, a2 = st.columns([3, 2])
+        with a1:
+            st.plotly_chart(plots.agreement_figure(agreement), key="interp.agreement_plot")
+        with a2:
+            st.markdown("**Spearman ρ of per-lead importance**")
+            st.dataframe(agreement.round(2), key="interp.agreement_table")
+            st.caption("1 = same ranking of leads, 0 = unrelated, −1 = reversed. Empty where a method ranks all "
+                       "leads equally.")
+    else:
+        imp = {explain.METHODS[m]: explain.lead_importance(a.values) for m, a in attrs.items()}
+        st.plotly_chart(plots.lead_importance_figure(imp, title="Per-lead importance of the methods computed so far"),
+                        key="interp.importance_plot")
 
 
 def _csv(attrs=attrs) -> str:
     return explain.attributions_frame(attrs).to_csv(index=False, float_format="%.6g")
 
 
-st.download_button("Download attributions (CSV)", data=_csv, file_name="hfviz-attributions.csv", mime="text/csv",
+st.download_button("Download the attributions computed so far (CSV)", data=_csv, file_name="hfviz-attributions.csv", mime="text/csv",
                    key="interp.download", icon=":material/download:")

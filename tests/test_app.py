@@ -181,6 +181,11 @@ def test_interpretability_page_computes_ig_with_a_small_completeness_gap(app, mo
     app.selectbox(key="interp.method").set_value("occlusion").run()
     assert not app.exception
     assert any("Occlusion · baseline: cohort median beat" in t for t in _chart_titles(app))
+    app.toggle(key="interp.compare").set_value(True).run()
+    assert not app.exception and not app.error
+    agreement = next(d.value for d in app.dataframe if "Integrated Gradients" in list(d.value.index))
+    assert list(agreement.index)[:4] == [explain.METHODS[m] for m in explain.METHODS]
+    assert np.allclose(np.diag(agreement.to_numpy(dtype=float)), 1.0)
     shared = ui._load_model("mi", str(models_dir))
     assert explain.hook_count(shared.net) == 0
     assert all(p.grad is None for p in shared.net.parameters())
