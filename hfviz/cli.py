@@ -73,8 +73,8 @@ def _add_model_common(p) -> None:
     p.add_argument("--models", default="models", help="folder for shipped models and tables (default: models)")
     p.add_argument("--runs", default="runs", help="folder for checkpoints and per-fold logs (default: runs)")
     p.add_argument("--pretrain-n", type=int, default=4000, help="ECGs in the simulated pretraining corpus")
-    p.add_argument("--pretrain-epochs", type=int, default=8, help="pretraining epochs")
-    p.add_argument("--finetune-epochs", type=int, default=15, help="fine-tuning epochs (early stopping on val C)")
+    p.add_argument("--pretrain-epochs", type=int, default=3, help="pretraining epochs")
+    p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning epochs (early stopping on val C)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
 
 

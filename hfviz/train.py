@@ -249,7 +249,7 @@ class FinetuneConfig:
     recon_weight: float = 0.5  # paper: + 0.5 x reconstruction MSE
     ties: str = "efron"  # tie handling of the Cox loss
     min_events: int = 2  # events guaranteed in every batch by the stratified sampler
-    patience: int = 6  # early stopping: epochs without a better validation C-index
+    patience: int = 4  # early stopping: epochs without a better validation C-index
     grad_clip: float = 1.0  # max gradient norm
     mask_leads: bool = False  # whole-lead masking during fine-tuning
     seed: int = 0  # RNG seed
