@@ -85,12 +85,12 @@ def test_oracle_c_index_of_a_medium_cohort_is_between_070_and_080(preset):
 
 
 def test_generate_cohort_is_deterministic_and_independent_of_workers():
-    b1, t1, m1 = co.generate_cohort("mi", n=30, seed=7)
-    b2, t2, m2 = co.generate_cohort("mi", n=30, seed=7, workers=2)
-    b3, _, _ = co.generate_cohort("mi", n=30, seed=8)
+    b1, t1, m1 = co.generate_cohort("mi", n=27, seed=7)
+    b2, t2, m2 = co.generate_cohort("mi", n=27, seed=7, workers=2)  # two chunks in two processes
+    b3, _, _ = co.generate_cohort("mi", n=27, seed=8)
     assert np.array_equal(b1, b2) and t1.equals(t2)
     assert not np.array_equal(b1, b3)
-    assert m1["oracle_cindex"] == m2["oracle_cindex"] if "oracle_cindex" in m1 else True
+    assert m1.get("oracle_cindex") == m2.get("oracle_cindex")
 
 
 def test_mi_cohort_rows_carry_outcomes_truth_and_reports():

@@ -315,3 +315,26 @@ def test_lvh_report_likelihood_grows_with_voltage():
 def test_report_wording_varies_between_ecgs_with_the_same_diagnosis():
     texts = {reports.make_report(sim.simulate("lbbb", seed=s)[1], np.random.default_rng(s))[0] for s in range(12)}
     assert len(texts) >= 3
+
+
+# --- bundled examples ------------------------------------------------------------------------
+def test_bundled_examples_are_labelled_synthetic_and_regenerate_identically(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from hfviz.io import read_ecg
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_examples", root / "scripts" / "make_examples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    name = "synthetic_lbbb"
+    mod.write_example(tmp_path, name, *mod.EXAMPLES[name])
+    for ext in (".hea", ".dat", ".csv"):
+        assert (tmp_path / f"{name}{ext}").read_bytes() == (root / "examples" / f"{name}{ext}").read_bytes()
+    for stem in mod.EXAMPLES:
+        assert stem.startswith("synthetic_")
+        wf, csv = read_ecg(root / "examples" / f"{stem}.hea"), read_ecg(root / "examples" / f"{stem}.csv")
+        assert wf.fs_hz == 500.0 and wf.signal_mv.shape == (12, 5000)
+        np.testing.assert_allclose(wf.signal_mv, csv.signal_mv, atol=1e-9)
+        assert "SYNTHETIC" in (root / "examples" / f"{stem}.hea").read_text()
