@@ -47,6 +47,11 @@ GROUP_COLOURS = ("#2b7bba", "#f0a030", "#d7301f", "#7b3294", "#1a9850", "#636363
 
 
 # --- shared helpers ----------------------------------------------------------------------------
+def _f32(a) -> np.ndarray:
+    """Float32 copy: halves what a figure sends to the browser (plotly encodes arrays as binary)."""
+    return np.asarray(a, dtype=np.float32)
+
+
 def _grid_shapes(x0: float, x1: float, y0: float, y1: float) -> list[dict]:
     """Two path shapes (1 mm minor, 5 mm major) covering the box, in data (mm) coordinates."""
 
@@ -146,21 +151,21 @@ def ecg_paper_figure(
         for c, lead in enumerate(row):
             i = LEADS.index(lead)
             lo, hi = int(round(c * col_s * fs_hz)), int(round((c + 1) * col_s * fs_hz))
-            x = t[lo:hi] * speed_mm_s
-            y = baselines[r] + centred[i, lo:hi] * gain_mm_mv
-            fig.add_trace(go.Scattergl(
+            x = _f32(t[lo:hi] * speed_mm_s)
+            y = _f32(baselines[r] + centred[i, lo:hi] * gain_mm_mv)
+            fig.add_trace(go.Scatter(
                 x=x, y=y, mode="lines", name=lead, line=dict(color=TRACE_COLOUR, width=1.1),
-                customdata=np.stack([t[lo:hi], centred[i, lo:hi]], axis=-1),
+                customdata=_f32(np.stack([t[lo:hi], centred[i, lo:hi]], axis=-1)),
                 hovertemplate=f"{lead}: %{{customdata[1]:.2f}} mV at %{{customdata[0]:.3f}} s<extra></extra>",
                 meta={"role": "lead", "lead": lead}, showlegend=False,
             ))
             annotations.append(dict(x=c * col_mm + 1.5, y=baselines[r] + 13, text=f"<b>{lead}</b>",
                                     showarrow=False, xanchor="left", font=dict(size=13)))
     i2 = LEADS.index(RHYTHM_LEAD)
-    fig.add_trace(go.Scattergl(
-        x=t * speed_mm_s, y=baselines[3] + centred[i2] * gain_mm_mv, mode="lines",
+    fig.add_trace(go.Scatter(
+        x=_f32(t * speed_mm_s), y=_f32(baselines[3] + centred[i2] * gain_mm_mv), mode="lines",
         name=f"{RHYTHM_LEAD} (rhythm)", line=dict(color=TRACE_COLOUR, width=1.1),
-        customdata=np.stack([t, centred[i2]], axis=-1),
+        customdata=_f32(np.stack([t, centred[i2]], axis=-1)),
         hovertemplate=f"{RHYTHM_LEAD}: %{{customdata[1]:.2f}} mV at %{{customdata[0]:.3f}} s<extra></extra>",
         meta={"role": "rhythm", "lead": RHYTHM_LEAD}, showlegend=False,
     ))
@@ -249,7 +254,7 @@ def median_beats_figure(
             x0 = c * (w_mm + gap)
             b = -pitch * r
             y = b + (beat[i] - np.median(beat[i][: max(1, m // 10)])) * gain_mm_mv
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 x=x0 + t_mm, y=y, mode="lines", name=lead, line=dict(color=TRACE_COLOUR, width=1.2),
                 customdata=np.stack([np.arange(m) / fs_hz * 1000, beat[i]], axis=-1),
                 hovertemplate=f"{lead}: %{{customdata[1]:.2f}} mV at %{{customdata[0]:.0f}} ms<extra></extra>",
@@ -325,7 +330,7 @@ def beat_overlay_figure(
     for r, row in enumerate(LAYOUT_3X4):
         for c, lead in enumerate(row):
             i = LEADS.index(lead)
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 x=t_ms, y=beat[i], mode="markers", showlegend=False, name=lead,
                 marker=dict(color=vals[i], coloraxis="coloraxis",
                             size=3.0 + 7.0 * np.minimum(1.0, np.abs(vals[i]) / vmax), line=dict(width=0)),
@@ -727,14 +732,15 @@ def strip_overlay_figure(
     vmax = _robust_max_abs(v[np.isfinite(v)]) if np.isfinite(v).any() else 1.0
     ok = np.isfinite(v)
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", line=dict(color="#999", width=1), hoverinfo="skip",
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color="#999", width=1), hoverinfo="skip",
                                showlegend=False, meta={"role": "strip", "lead": lead}))
-    fig.add_trace(go.Scattergl(
+    fig.add_trace(go.Scatter(
         x=x[ok], y=y[ok], mode="markers", showlegend=False,
         marker=dict(color=v[ok], size=3.0 + 5.0 * np.minimum(1.0, np.abs(v[ok]) / vmax),
                     colorscale=SIGNED_SCALE if signed else UNSIGNED_SCALE,
                     cmin=-vmax if signed else 0.0, cmax=vmax, cmid=0.0 if signed else None,
-                    colorbar=dict(title="raises risk ↑<br>lowers risk ↓" if signed else "attention", thickness=12)),
+                    colorbar=dict(title="raises risk ↑<br>lowers risk ↓" if signed else "attention", thickness=12,
+                                  tickformat=".2~g")),
         customdata=v[ok], hovertemplate="%{x:.3f} s: %{y:.2f} mV, value %{customdata:.3g}<extra></extra>",
         meta={"role": "overlay", "lead": lead}))
     fig.update_layout(title=dict(text=f"{method_label} · lead {lead}, median-beat values placed on every beat", x=0.01),

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ EXAMPLES_DIR = ROOT / "examples"
 #: Environment variable that points the app at another models folder (tests, researchers).
 MODELS_DIR_ENV = "HFVIZ_MODELS_DIR"
 COHORTS = {"mi": "MI-like", "hyp": "HYP-like"}
+#: Start of the on-screen name of a bundled example ECG (every bundled example is synthetic).
+EXAMPLE_PREFIX = "synthetic example: "
 
 # --- session-state keys ("page.widget") ------------------------------------------------------
 K_COHORT = "sidebar.cohort"
@@ -256,30 +259,39 @@ def load_uploaded(files: Sequence[Any] | None) -> None:
 
 
 def find_examples(directory: Path = EXAMPLES_DIR) -> dict[str, list[Path]]:
-    """Bundled example ECGs: display name -> the files to read together.
+    """Bundled example ECGs (all SYNTHETIC): display name -> the files to read together.
 
     A WFDB record is its ``.hea`` with the signal files that share its stem; every other
-    supported file (``.csv``, ``.xml``, ``.dcm``, ``.npy``, ``.npz``) is one example.
+    supported file (``.csv``, ``.xml``, ``.dcm``, ``.npy``, ``.npz``) is one example, except a
+    CSV twin of a WFDB record. Names carry the description from the folder's ``README.md``
+    table (``| `stem` | description |``) when there is one.
     """
     d = Path(directory)
     if not d.is_dir():
         return {}
+    described: dict[str, str] = {}
+    readme = d / "README.md"
+    if readme.is_file():
+        for m in re.finditer(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|", readme.read_text(encoding="utf-8"), re.M):
+            described[m.group(1)] = m.group(2).split(" (")[0].strip()
+
+    def name(stem: str, kind: str) -> str:
+        return f"{described[stem]} ({stem}, {kind})" if stem in described else f"{stem} ({kind})"
+
     out: dict[str, list[Path]] = {}
     for hea in sorted(d.glob("*.hea")):
         sig = [p for p in sorted(d.glob(hea.stem + ".*")) if p.suffix.lower() in (".dat", ".mat")]
-        out[f"{hea.stem} (WFDB)"] = [hea, *sig]
+        out[name(hea.stem, "WFDB")] = [hea, *sig]
     for ext, kind in ((".csv", "CSV"), (".xml", "XML"), (".dcm", "DICOM"), (".npy", "NumPy"), (".npz", "NumPy")):
         for p in sorted(d.glob(f"*{ext}")):
-            if p.stem.lower() in ("index", "readme") or p.name.startswith("."):
+            if p.name.startswith(".") or (ext == ".csv" and (d / f"{p.stem}.hea").exists()):
                 continue
-            if ext == ".csv" and (d / f"{p.stem}.hea").exists():
-                continue  # a CSV twin of a WFDB record: list it under its own name
-            out.setdefault(f"{p.stem} ({kind})", [p])
+            out.setdefault(name(p.stem, kind), [p])
     return out
 
 
 def load_example(name: str, files: Sequence[Path]) -> None:
-    """Read a bundled example into the session (errors as for uploads)."""
+    """Read a bundled (synthetic) example into the session (errors as for uploads)."""
     pairs = [(p.name, p.read_bytes()) for p in files]
     sig = _signature(pairs)
     if sig == st.session_state.get(K_ECG_TOKEN):
@@ -289,7 +301,7 @@ def load_example(name: str, files: Sequence[Path]) -> None:
     except HfvizError as exc:
         clear_ecg(str(exc))
         return
-    set_ecg(prepared, f"example {name}", sig)
+    set_ecg(prepared, f"{EXAMPLE_PREFIX}{name}", sig)
 
 
 def require_ecg() -> Any:

@@ -111,6 +111,30 @@ def test_every_page_runs_with_an_ecg_loaded(app, page):
     assert app.session_state[ui.K_ECG] is not None  # the ECG stays loaded across pages
 
 
+def test_every_bundled_example_loads_and_is_labelled_synthetic(app):
+    examples = ui.find_examples()
+    if not examples:
+        pytest.skip("no bundled examples in examples/")
+    app.switch_page(PATIENT).run()
+    app.radio(key=ui.K_SOURCE).set_value("Bundled example").run()
+    for name in examples:
+        app.selectbox(key=ui.K_EXAMPLE).set_value(name).run()
+        assert not app.exception, (name, app.exception)
+        assert not app.error, (name, [e.value for e in app.error])
+        assert app.session_state[ui.K_ECG_LABEL] == ui.EXAMPLE_PREFIX + name
+        assert any("synthetic" in c.value.lower() for c in app.caption)
+        assert "percentile" in _metrics(app)
+
+
+def test_examples_are_found_by_record_with_readme_descriptions(tmp_path):
+    (tmp_path / "README.md").write_text("| name | what |\n|---|---|\n| `rec1` | normal sinus rhythm (NSR) |\n")
+    for f in ("rec1.hea", "rec1.dat", "rec1.csv", "other.csv", "notes.txt"):
+        (tmp_path / f).write_bytes(b"x")
+    found = ui.find_examples(tmp_path)
+    assert found == {"normal sinus rhythm (rec1, WFDB)": [tmp_path / "rec1.hea", tmp_path / "rec1.dat"],
+                     "other (CSV)": [tmp_path / "other.csv"]}
+
+
 def test_random_bytes_give_one_error_sentence_and_no_exception(app):
     junk = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
     _upload(app, [("mystery.bin", junk)])
