@@ -828,6 +828,8 @@ def device_median_beat(record: ECGRecord) -> np.ndarray | None:
     if record.median_beat_mv is None or record.median_fs_hz is None:
         return None
     b = np.asarray(record.median_beat_mv, dtype=np.float64)
+    if not 0.4 <= b.shape[-1] / float(record.median_fs_hz) <= 4.0:  # not one heartbeat long: unusable
+        return None
     if float(record.median_fs_hz) != FS_HZ:
         b = resample(b, float(record.median_fs_hz), FS_HZ)
     m = b.shape[-1]

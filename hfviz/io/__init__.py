@@ -128,6 +128,8 @@ def _read_path(path: Path) -> NamedBytes:
     try:
         with open(path, "rb") as f:
             data = f.read(min(size, MAX_FILE_BYTES) + 1)  # not a 50 MB buffer for every small file
+            if len(data) > size:  # a pipe (size 0) or a file that grew: read on up to the limit
+                data += f.read(MAX_FILE_BYTES + 1 - len(data))
     except OSError as exc:
         raise ECGFormatError(f"{name}: the file cannot be read ({exc.strerror or type(exc).__name__}).") from None
     return name, data

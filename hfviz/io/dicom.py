@@ -10,13 +10,19 @@ sensitivity unit (µV or mV).
 from __future__ import annotations
 
 import io
+import logging
 import struct
+import warnings
 
 import numpy as np
 
 from hfviz.errors import ECGFormatError
 from hfviz.io._common import MAX_CHANNELS, age_years, check_samples, clean_meta, sex_code, unit_scale_to_mv
 from hfviz.record import ECGRecord, make_record, normalise_lead_name
+
+# pydicom reports oddities of a malformed upload both as warnings and on its logger; in a terminal or a
+# server log they are noise next to the reader's own one-sentence error (and could quote header values).
+logging.getLogger("pydicom").setLevel(logging.ERROR)
 
 _DTYPES = {("SS", 16): "i2", ("US", 16): "u2", ("SB", 8): "i1", ("UB", 8): "u1", ("SS", 32): "i4", ("US", 32): "u4"}
 
@@ -102,7 +108,9 @@ def read(name: str, data: bytes) -> ECGRecord:
     from pydicom.errors import InvalidDicomError
 
     try:
-        return _read(name, data)
+        with warnings.catch_warnings():  # see the logger note above
+            warnings.simplefilter("ignore")
+            return _read(name, data)
     except ECGFormatError:
         raise
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
