@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import re
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,10 @@ def guard(what: str = "This step") -> Iterator[None]:
     except HfvizError as exc:
         st.error(str(exc))
     except Exception as exc:  # noqa: BLE001 - never a traceback on screen
-        log.exception("unexpected error in %s", what)
+        # the log gets the type and the code location only: exception messages can quote file
+        # contents or metadata (patient data must not reach the logs)
+        where = "".join(traceback.format_tb(exc.__traceback__, limit=-3)).strip()
+        log.error("unexpected %s in %s\n%s", type(exc).__name__, what, where)
         st.error(f"{what} failed unexpectedly ({type(exc).__name__}). The details are in the server log.")
 
 

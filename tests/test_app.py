@@ -226,3 +226,26 @@ def test_missing_model_files_give_a_message_not_a_traceback(tmp_path, monkeypatc
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+
+
+def _guarded_script():
+    import streamlit as st
+
+    from hfviz import ui
+    from hfviz.errors import ECGFormatError
+
+    with ui.guard("Reading"):
+        raise ECGFormatError("x.xml: the file is truncated.")
+    metadata = {"name": "Jane " + "Doe"}  # as if read from a file
+    with ui.guard("Drawing"):
+        raise RuntimeError(f"bad value for {metadata['name']}")
+    st.write("the page goes on")
+
+
+def test_guard_shows_one_sentence_and_logs_no_message_text(caplog):
+    at = AppTest.from_function(_guarded_script).run()
+    assert not at.exception
+    assert [e.value for e in at.error][0] == "x.xml: the file is truncated."
+    assert "RuntimeError" in at.error[1].value and "Jane Doe" not in at.error[1].value
+    assert at.markdown[-1].value == "the page goes on"
+    assert "Jane Doe" not in caplog.text and "RuntimeError" in caplog.text
