@@ -77,13 +77,15 @@ def _add_model_common(p) -> None:
     p.add_argument("--pretrain-epochs", type=int, default=3, help="pretraining epochs")
     p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning epochs (early stopping on val C)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
 
 
 def _reproduce_config(args):
     from hfviz.evaluate import ReproduceConfig
 
     return ReproduceConfig(data_dir=args.data, models_dir=args.models, runs_dir=args.runs, pretrain_n=args.pretrain_n,
-                           pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed)
+                           pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed,
+                           threads=args.threads)
 
 
 def _add_pretrain(sub) -> None:
@@ -98,6 +100,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--text-ids", default=None, help="ids for --text-emb, one per line or CSV with an id column")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
     p.set_defaults(func=_cmd_pretrain)
 
 
@@ -109,7 +112,7 @@ def _cmd_pretrain(args) -> int:
     from hfviz.text import embed_table, load_precomputed
     from hfviz.train import PretrainConfig, pretrain
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     c = load_cohort(args.corpus)
     if args.align == "none":
         text = None
@@ -140,7 +143,7 @@ def _cmd_finetune(args) -> int:
 
     from hfviz.evaluate import build_shipped_model
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     card = build_shipped_model(args.name, _reproduce_config(args), Path(args.pretrained) if args.pretrained else None,
                                data=Path(args.cohort_dir))
     _print_json({"model": args.name, "metrics": card["metrics"]})

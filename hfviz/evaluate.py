@@ -417,6 +417,7 @@ class ReproduceConfig:
     hyp_n: int | None = None
     data_seed: int = 0  # simulator seed
     seed: int = 0  # training seed
+    threads: int = 1  # torch intra-op threads; 1 is far faster than 2 when the cores are shared (OpenMP spin-waits)
 
 
 def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
@@ -518,7 +519,7 @@ def _asdict_plain(cfg) -> dict:
 def reproduce(rc: ReproduceConfig) -> dict:
     """simulate -> pretrain -> fine-tune MI and HYP -> held-out predictions -> model cards."""
     t0 = time.perf_counter()
-    torch.set_num_threads(2)
+    torch.set_num_threads(rc.threads)
     ckpt = pretrain_checkpoint(rc, rc.pretrain_align)
     cards = {c: build_shipped_model(c, rc, ckpt) for c in ("mi", "hyp")}
     _log(f"reproduce finished in {time.perf_counter() - t0:.0f} s")
@@ -543,7 +544,7 @@ def standard_variants(runs_dir: Path, *, infonce: bool) -> list[Variant]:
 def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: int = 10, extra_folds: int = 4,
                    infonce: bool = True) -> dict:
     """Results table for ``cohorts``: main rows on ``main_folds`` folds, the rest on ``extra_folds``."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(rc.threads)
     runs = Path(rc.runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
     pretrain_checkpoint(rc, "cosine")
@@ -584,6 +585,9 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         "measurement Cox: lifelines CoxPHFitter(penalizer=0.1) on preprocess.measure() intervals of the 10-s strip "
         "(rate, PR, QRS, QT, QTc, axis) + median-beat amplitudes (Sokolow-Lyon, Cornell, low voltage, T, ST, Q depth).",
     ]
+    if jpath.is_file():  # another cohort may have finished meanwhile (runs in parallel): merge at write time
+        latest = json.loads(jpath.read_text()).get("results", {})
+        results = {**latest, **{c: results[c] for c in cohorts}}
     md = ["# Evaluation on the synthetic cohorts (SYNTHETIC data)", ""]
     for cohort, s in results.items():
         md.append(markdown_table(s, f"{cohort.upper()}-like: {s['n_subjects']} subjects, {s['n_events']} events", [
