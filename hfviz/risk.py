@@ -183,10 +183,12 @@ def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskMo
         raise _fail(card_path, f"model card not found in {d} (run `python -m hfviz reproduce` to build the models).")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        checksums = card["sha256"]
+        checksums = dict(card["sha256"])
         cfg = ModelConfig.from_dict(card["config"])
         baseline = BreslowBaseline.from_dict(card["baseline"])
         dist = np.sort(np.asarray(card["risk_distribution"], dtype=np.float64))
+        if dist.ndim != 1 or dist.size == 0 or not np.all(np.isfinite(dist)):
+            raise ValueError("risk_distribution is empty or not finite")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _fail(card_path, f"model card is unreadable or incomplete ({type(exc).__name__}: {exc}).") from None
     for role in ("weights", "predictions", "beats"):
@@ -206,8 +208,11 @@ def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskMo
         state = load_file(str(d / names["weights"]))
         net = DualAttentionNet(cfg)
         net.load_state_dict(state, strict=True)
+        if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
+            raise ValueError("some weights are NaN or infinite")
     except Exception as exc:  # noqa: BLE001 - any failure here means an unusable weights file
-        raise _fail(d / names["weights"], f"weights cannot be loaded ({type(exc).__name__}: {exc}).") from None
+        detail = " ".join(str(exc).split())[:300]  # one line (state-dict errors span several)
+        raise _fail(d / names["weights"], f"weights cannot be loaded ({type(exc).__name__}: {detail}).") from None
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -222,7 +227,10 @@ def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskMo
     if names["beats"] in checksums:
         from safetensors.numpy import load_file as load_np
 
-        beats = load_np(str(d / names["beats"]))["beats"].astype(np.float32)
+        try:
+            beats = load_np(str(d / names["beats"]))["beats"].astype(np.float32)
+        except Exception as exc:  # noqa: BLE001
+            raise _fail(d / names["beats"], f"held-out beats cannot be loaded ({type(exc).__name__}).") from None
     return RiskModel(cohort, net, card, baseline, dist, preds, beats)
 
 
