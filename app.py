@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from hfviz import ui
+from hfviz import report, ui
 
 st.set_page_config(page_title="hfviz — heart-failure risk from a 12-lead ECG", page_icon=":material/ecg_heart:",
                    layout="wide")
@@ -35,7 +35,7 @@ def home() -> None:
     )
     st.subheader("Models")
     cols = st.columns(len(ui.COHORTS))
-    for col, (cohort, name) in zip(cols, ui.COHORTS.items()):
+    for col, cohort in zip(cols, ui.COHORTS):
         with col:
             model = ui.get_model(cohort, show_error=False)
             st.markdown(f"**{ui.cohort_label(cohort, model)}**")
@@ -45,17 +45,13 @@ def home() -> None:
                 continue
             card = model.card
             n_par = sum(p.numel() for p in model.net.parameters())
-            c = (card.get("metrics") or {}).get("c_index")
-            lines = [f"- parameters: {n_par:,}", f"- held-out people: {len(model.cohort_predictions):,}, "
-                     f"events: {int(model.cohort_predictions['event'].sum()):,}"]
-            if isinstance(c, dict) and "estimate" in c:
-                lines.append(f"- held-out C-index: {c['estimate']:.3f}"
-                             + (f" (95 % CI {c['lower']:.3f}–{c['upper']:.3f})" if "lower" in c else ""))
-            elif isinstance(c, (int, float)):
-                lines.append(f"- held-out C-index: {c:.3f}")
-            td = card.get("training_data")
-            if isinstance(td, str):
-                lines.append(f"- training data: {td}")
+            preds = model.cohort_predictions
+            lines = [f"- parameters: {n_par:,}",
+                     f"- held-out people: {len(preds):,}, events: {int(preds['event'].sum()):,}",
+                     f"- training data: {report.card_training_data(card)}"]
+            c = report.card_c_index(card)
+            if c is not None:
+                lines.append(f"- held-out C-index: {c[0]:.3f} (95 % CI {c[1]:.3f}–{c[2]:.3f})")
             st.markdown("\n".join(lines))
     st.subheader("How to start")
     st.markdown(

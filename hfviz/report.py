@@ -300,3 +300,31 @@ def record_summary(prepared: Any) -> dict[str, Any]:
     if meta.get("synthetic"):
         info["data"] = "SYNTHETIC (simulated ECG)"
     return info
+
+
+def card_c_index(card: dict) -> tuple[float, float, float] | None:
+    """Held-out C-index (estimate, lower, upper) from a model card, whichever way it is stored.
+
+    Reads ``metrics_raw["c_index"]`` ([est, lo, hi]) or ``metrics["c_index"]`` ({"estimate",
+    "lower", "upper"} or a number); ``None`` when the card has none.
+    """
+    raw = (card.get("metrics_raw") or {}).get("c_index")
+    if isinstance(raw, (list, tuple)) and len(raw) == 3:
+        return float(raw[0]), float(raw[1]), float(raw[2])
+    c = (card.get("metrics") or {}).get("c_index")
+    if isinstance(c, dict) and "estimate" in c:
+        return float(c["estimate"]), float(c.get("lower", np.nan)), float(c.get("upper", np.nan))
+    if isinstance(c, (int, float)):
+        return float(c), float("nan"), float("nan")
+    return None
+
+
+def card_training_data(card: dict) -> str:
+    """One line on the training data of a model card (its ``source`` when the field is a dict)."""
+    td = card.get("training_data")
+    if isinstance(td, dict):
+        parts = [str(td.get("source", "unknown source"))]
+        if "n_subjects" in td:
+            parts.append(f"{td['n_subjects']:,} subjects" + (f", {td['n_events']:,} events" if "n_events" in td else ""))
+        return "; ".join(parts)
+    return str(td) if td else "not stated"

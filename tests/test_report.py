@@ -83,3 +83,18 @@ def test_architecture_table_counts_every_parameter():
     assert total == sum(p.numel() for p in net.parameters())
     assert df.loc[df.module != "total", "parameters"].sum() == total
     assert {"stem", "temporal", "cross", "head", "decoder"} <= set(df.module)
+
+
+@pytest.mark.parametrize("card, expected", [
+    ({"metrics_raw": {"c_index": [0.61, 0.55, 0.66]}}, (0.61, 0.55, 0.66)),
+    ({"metrics": {"c_index": {"estimate": 0.6, "lower": 0.5, "upper": 0.7}}}, (0.6, 0.5, 0.7)),
+    ({"metrics": {"c_index_heldout": "0.6 (...)"}}, None),
+])
+def test_card_c_index_reads_either_layout(card, expected):
+    assert report.card_c_index(card) == expected
+
+
+def test_card_training_data_line():
+    card = {"training_data": {"source": "SYNTHETIC (hfviz simulator)", "n_subjects": 800, "n_events": 32}}
+    assert report.card_training_data(card) == "SYNTHETIC (hfviz simulator); 800 subjects, 32 events"
+    assert report.card_training_data({}) == "not stated"
