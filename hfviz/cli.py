@@ -155,6 +155,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--cohorts", nargs="+", choices=["mi", "hyp"], default=["mi", "hyp"])
     p.add_argument("--main-folds", type=int, default=10, help="folds for pretrained / scratch / measurement Cox")
     p.add_argument("--extra-folds", type=int, default=4, help="folds for ablations and InfoNCE pretraining")
+    p.add_argument("--probe-folds", type=int, default=10, help="folds for the frozen-embedding linear-probe rows")
     p.add_argument("--no-infonce", action="store_true", help="skip the contrastive-pretraining row")
     _add_model_common(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -164,7 +165,7 @@ def _cmd_evaluate(args) -> int:
     from hfviz.evaluate import run_evaluation
 
     run_evaluation(_reproduce_config(args), tuple(args.cohorts), main_folds=args.main_folds,
-                   extra_folds=args.extra_folds, infonce=not args.no_infonce)
+                   extra_folds=args.extra_folds, probe_folds=args.probe_folds, infonce=not args.no_infonce)
     print(f"wrote {args.models}/evaluation.md and {args.models}/evaluation.json")
     return 0
 
