@@ -27,6 +27,7 @@ from hfviz.survival import breslow_baseline
 from test_cli_robustness import LEADS12, assert_clean_outcome, run_main
 from test_fuzz_readers import _csv_bytes, synthetic_ecg
 
+torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(block_channels=(4, 8, 8, 8, 8), lead_heads=2, lead_mlp_ratio=1, embed_dim=32, decoder_channels=8)
 NAMES = model_files("mi")
