@@ -279,6 +279,9 @@ def bench_app(*, repeats: int = 5) -> dict:
         mdir, models_described = _bench_models_dir(tmp)
         from hfviz import ui  # the app's own loader functions (imports streamlit)
 
+        threads_before = torch.get_num_threads()
+        ui.configure_torch()  # the app's torch setting (1 intra-op thread unless $HFVIZ_TORCH_THREADS)
+
         t0 = time.perf_counter()
         model = load_risk_model("mi", mdir)
         load_s = time.perf_counter() - t0
@@ -295,7 +298,8 @@ def bench_app(*, repeats: int = 5) -> dict:
         prepared = ui.read_and_prepare(upload)
         x = prepared.model_input
         res = {
-            "conditions": f"CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores",
+            "conditions": (f"CPU, torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s) as the app "
+                           f"sets them, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"),
             "input": described,
             "models": models_described,
             "model_load_s": {"median_s": load_s, "min_s": load_s, "repeats": 1},
@@ -334,4 +338,5 @@ def bench_app(*, repeats: int = 5) -> dict:
             else:
                 os.environ[ui.MODELS_DIR_ENV] = old
         res["targets"] = {"upload_to_risk_s": 3.0, "ig_64_steps_s": 2.0, "page_switch_s": 1.0}
+        torch.set_num_threads(threads_before)
         return res

@@ -154,6 +154,8 @@ def assign_groups(log_risk: Sequence[float], scheme: str = "tertiles", *, top_k_
     Returns
     -------
     RiskGroups
+        Groups hold about equal shares; people tied exactly at a cut-off stay in the lower group,
+        so with many tied risks a group can be larger (or empty).
     """
     r = np.asarray(log_risk, dtype=float)
     ref = r if reference is None else np.asarray(reference, dtype=float)
@@ -169,7 +171,9 @@ def assign_groups(log_risk: Sequence[float], scheme: str = "tertiles", *, top_k_
     else:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     cuts = np.quantile(ref, qs)
-    idx = np.searchsorted(cuts, r, side="right")  # 0 .. len(cuts)
+    # a person is above a cut only when strictly above it: tied risks at a cut (common when a
+    # model's ReLU head saturates at a floor value) stay together in the lower group
+    idx = np.searchsorted(cuts, r, side="left")  # number of cuts strictly below r, 0 .. len(cuts)
     labels = np.array(names, dtype=object)[idx]
     return RiskGroups(labels=labels, order=names, cutoffs={names[i + 1]: float(c) for i, c in enumerate(cuts)})
 

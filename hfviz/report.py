@@ -260,8 +260,8 @@ def measurements_frame(measurements: dict[str, Any], device: dict[str, Any] | No
     Returns
     -------
     DataFrame
-        Columns ``measurement``, ``value``, ``unit``, ``from the file`` (the device's own value,
-        when the file has one) and ``note`` (why a value is missing).
+        Columns ``measurement``, ``value``, ``unit``, ``from the file`` (the device's own value;
+        only when the file carries device measurements) and ``note`` (why a value is missing).
     """
     rows = []
     device = device or {}
@@ -276,7 +276,8 @@ def measurements_frame(measurements: dict[str, Any], device: dict[str, Any] | No
             "from the file": "" if dev_val is None else f"{float(dev_val):.0f}",
             "note": "" if val is not None else (getattr(m, "reason", None) or "not measurable"),
         })
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    return df if device else df.drop(columns="from the file")
 
 
 def record_summary(prepared: Any) -> dict[str, Any]:

@@ -38,7 +38,9 @@ ig = attrs["integrated_gradients"]
 m1, m2, m3 = st.columns(3)
 m1.metric("IG completeness gap", f"{ig.delta:+.2e}",
           help="Sum of all Integrated-Gradients attributions minus (f(ECG) − f(baseline)); near 0 means they add up.")
-m2.metric("gap relative to f(x) − f(baseline)", f"{ig.relative_delta:.2%}")
+m2.metric("gap relative to f(x) − f(baseline)", f"{ig.relative_delta:.2%}",
+          help="The path integral is approximated with the chosen number of steps; the ReLU/max-pool kinks of the "
+               "network make it converge slowly. More steps usually shrink the gap.")
 m3.metric("f(ECG) − f(baseline)", f"{ig.f_input - ig.f_baseline:+.4f}", help="Difference in predicted log-risk.")
 
 tab_attr, tab_att, tab_cmp = st.tabs(["Attributions", "Attention", "Compare methods"])

@@ -22,7 +22,7 @@ if report.model_is_synthetic(model):
 
 
 def _show(value) -> None:
-    """Render a card field: text, list, flat dict, or dict of dicts (as a table)."""
+    """Render a card field: text, list, flat dict (table; nested dicts in expanders), dict of dicts (table)."""
     if isinstance(value, str):
         st.markdown(value)
     elif isinstance(value, list):
@@ -32,9 +32,15 @@ def _show(value) -> None:
             st.markdown("\n".join(f"- {v}" for v in value))
     elif isinstance(value, dict):
         if value and all(isinstance(v, dict) for v in value.values()):
-            st.dataframe(pd.DataFrame(value).T, key=None)
-        else:
-            st.table(pd.DataFrame({"": [str(v) for v in value.values()]}, index=list(value)))
+            st.dataframe(pd.DataFrame(value).T)
+            return
+        flat = {k: v for k, v in value.items() if not isinstance(v, dict)}
+        if flat:
+            st.dataframe(pd.DataFrame({"": [str(v) for v in flat.values()]}, index=list(flat)), width="stretch")
+        for k, v in value.items():
+            if isinstance(v, dict):
+                with st.expander(str(k)):
+                    st.json(v)
     elif value is not None:
         st.write(value)
 

@@ -95,3 +95,10 @@ def test_analyse_gives_curves_table_and_calibration_with_ci():
 
 def test_percentile_sentence():
     assert cohort.percentile_sentence(87.4, "MI-like cohort (synthetic)") == "higher than 87 % of the MI-like cohort (synthetic)"
+
+
+def test_tied_risks_at_a_cut_stay_together_in_the_lower_group():
+    r = np.concatenate([np.zeros(60), np.linspace(0.1, 1.0, 40)])  # a saturated floor, as a ReLU head gives
+    g = cohort.assign_groups(r, "tertiles")
+    sizes = {name: int(np.sum(g.labels == name)) for name in g.order}
+    assert sizes["low"] == 60 and sizes["intermediate"] > 0 and sizes["high"] > 0

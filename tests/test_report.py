@@ -54,6 +54,7 @@ def test_measurements_table_explains_missing_values_and_shows_device_values():
     df = report.measurements_frame(meas, {"VentricularRate": {"value": 60.0, "unit": "BPM"}})
     assert df.loc[0, "value"] == "61" and df.loc[0, "from the file"] == "60"
     assert df.loc[1, "value"] == "—" and df.loc[1, "note"] == "no P waves detected"
+    assert "from the file" not in report.measurements_frame(meas, None).columns
 
 
 def test_html_report_is_self_contained_and_labelled_synthetic():
