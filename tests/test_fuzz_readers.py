@@ -97,6 +97,8 @@ class FuzzStats:
     total_time_s: float = 0.0
     ops: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     failures: list = dataclasses.field(default_factory=list)
+    #: The few slowest cases as (seconds, Case), for re-timing without tracemalloc in reports.
+    slowest: list = dataclasses.field(default_factory=list)
 
     def row(self) -> dict:
         return {
@@ -163,6 +165,8 @@ def run_case(case: Case, stats: FuzzStats) -> None:
     stats.ops[case.label.split(":", 1)[0]] += 1
     if elapsed > stats.max_time_s:
         stats.max_time_s, stats.max_time_case = elapsed, case.label
+    if len(stats.slowest) < 3 or elapsed > stats.slowest[-1][0]:
+        stats.slowest = sorted([*stats.slowest, (elapsed, case)], key=lambda t: -t[0])[:3]
     if peak > stats.max_peak_bytes:
         stats.max_peak_bytes, stats.max_peak_case = peak, case.label
     try:
