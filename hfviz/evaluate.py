@@ -268,10 +268,8 @@ def evaluate_cohort(
     done = set()
     rows = []
     if out_jsonl.is_file():
-        for line in out_jsonl.read_text().splitlines():
-            r = json.loads(line)
-            rows.append(r)
-            done.add((r["variant"], r["seed"], r["fold"]))
+        rows = _read_rows(out_jsonl)
+        done = {(r["variant"], r["seed"], r["fold"]) for r in rows}
     feats = measurement_table(c.beats_mv, c.table) if any(v.kind == "cox" for v in variants) else None
     t, e = c.time, c.event
     truth = c.table["true_log_hazard"].to_numpy(np.float64) if "true_log_hazard" in c.table else None
@@ -298,6 +296,19 @@ def evaluate_cohort(
                 fh.write(json.dumps(row) + "\n")
             _log(f"{v.name} seed {seed} fold {k}: C {m['c_index']:.3f} (oracle {row['oracle_c']:.3f}) "
                  f"[{row['wall_s']:.0f} s]")
+    return rows
+
+
+def _read_rows(path: Path) -> list[dict]:
+    """Per-fold rows of a JSONL log, one per (variant, seed, fold): the first one wins
+    (two parallel runs may both have computed a cheap row)."""
+    seen, rows = set(), []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        key = (r["variant"], r["seed"], r["fold"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(r)
     return rows
 
 
@@ -603,7 +614,7 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         t0 = time.perf_counter()
         jl = runs / f"eval_{cohort}.jsonl"
         evaluate_cohort(c, variants, out_jsonl=jl, ft=ft, folds=folds)
-        rows = [json.loads(line) for line in jl.read_text().splitlines()]  # incl. rows of parallel runs
+        rows = _read_rows(jl)  # incl. rows of parallel runs
         s = summarise(rows, c, variants)
         s["wall_seconds_this_run"] = round(time.perf_counter() - t0, 1)
         s["wall_seconds_all_folds"] = round(sum(r["wall_s"] for r in rows), 1)
