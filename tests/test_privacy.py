@@ -374,3 +374,15 @@ def test_uploaded_file_names_are_not_logged(debug_logs, tmp_path, monkeypatch):
     at.file_uploader(key=ui.K_UPLOAD).set_value([(bad, b"<RestingECG><broken", "text/xml")]).run()
     assert any(CANARY_ID in e.value for e in at.error)  # the user sees which file failed …
     assert not _leaks(debug_logs.text, CANARIES), _leaks(debug_logs.text, CANARIES)  # … the log does not
+
+
+def test_app_upload_limit_matches_the_library_limit():
+    """The browser refuses what the library would refuse: both limits are 50 MB per file."""
+    import tomllib
+
+    from hfviz.io import MAX_FILE_BYTES
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_FILE_BYTES
+    assert config["client"]["showErrorDetails"] is False  # no tracebacks in the browser
+    assert config["browser"]["gatherUsageStats"] is False  # nothing about users is sent anywhere
