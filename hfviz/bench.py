@@ -258,7 +258,7 @@ def bench_app(*, repeats: int = 5) -> dict:
     import torch
 
     from hfviz import explain, plots, report
-    from hfviz.cohort import km_table
+    from hfviz.cohort_analysis import km_table
     from hfviz.risk import load_risk_model
 
     root = Path(__file__).resolve().parents[1]

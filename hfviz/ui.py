@@ -1,7 +1,7 @@
 """The only Streamlit-aware module of hfviz: cached model loader, session state, shared widgets.
 
 Pages stay thin: they read widgets, call the Streamlit-free library (``hfviz.io``,
-``hfviz.preprocess``, ``hfviz.report``, ``hfviz.explain``, ``hfviz.cohort``, ``hfviz.plots``)
+``hfviz.preprocess``, ``hfviz.report``, ``hfviz.explain``, ``hfviz.cohort_analysis``, ``hfviz.plots``)
 and render. This module holds what every page shares:
 
 * :func:`get_model` — the read-only :class:`~hfviz.risk.RiskModel` of a cohort, loaded once per
@@ -349,7 +349,7 @@ def notice() -> None:
 # --- cached pure computations on the shipped model (no patient data) ------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cohort_km(cohort: str, directory: str | None):
-    from hfviz.cohort import km_table
+    from hfviz.cohort_analysis import km_table
 
     p = _load_model(cohort, directory).cohort_predictions
     return km_table(p["time_months"], p["event"])
@@ -386,7 +386,7 @@ def attributions(model: Any, prepared: Any, *, baseline: str, n_steps: int, meth
     return out
 @st.cache_data(show_spinner="Analysing the cohort…", max_entries=32)
 def _shipped_analysis(cohort: str, directory: str | None, scheme: str, top_k: float, horizon: float):
-    from hfviz.cohort import analyse
+    from hfviz.cohort_analysis import analyse
 
     model = _load_model(cohort, directory)
     df = model.cohort_predictions
@@ -395,13 +395,13 @@ def _shipped_analysis(cohort: str, directory: str | None, scheme: str, top_k: fl
 
 
 def shipped_analysis(cohort: str, *, scheme: str, top_k: float, horizon: float):
-    """:func:`hfviz.cohort.analyse` of a shipped model's held-out predictions (cached per process)."""
+    """:func:`hfviz.cohort_analysis.analyse` of a shipped model's held-out predictions (cached per process)."""
     return _shipped_analysis(cohort, models_dir(), scheme, float(top_k), float(horizon))
 
 
 def load_predictions_upload(file: Any) -> None:
     """Parse an uploaded predictions CSV into this session (errors kept for the page to show)."""
-    from hfviz.cohort import read_predictions_csv
+    from hfviz.cohort_analysis import read_predictions_csv
 
     if file is None:
         return

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from hfviz import cohort, plots, report, ui
+from hfviz import cohort_analysis as cohort, plots, report, ui
 
 ui.page_setup()
 st.title("Cohort")

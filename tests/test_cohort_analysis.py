@@ -1,4 +1,4 @@
-"""Cohort analysis behind the Cohort page (hfviz.cohort)."""
+"""Cohort analysis behind the Cohort page (hfviz.cohort_analysis)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dashboard_fixtures import predictions_csv
-from hfviz import cohort, survival
+from hfviz import cohort_analysis as cohort, survival
 from hfviz.errors import DataFormatError
 
 
