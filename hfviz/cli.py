@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -237,7 +238,7 @@ def _cmd_predict(args) -> int:
                          "s_36m": round(float(s[1]), 4), "s_60m": round(float(s[2]), 4)})
         except HfvizError as exc:
             failed += 1
-            print(f"error: {name}: {exc}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)  # library messages already name the file
     if args.json:
         _print_json({"cohort": args.cohort, "synthetic_model": True, "results": rows})
     else:
@@ -250,7 +251,7 @@ def _cmd_predict(args) -> int:
             import pandas as pd
 
             pd.DataFrame(rows).to_csv(args.csv, index=False)
-    return 1 if failed else 0
+    return 2 if failed else 0  # bad input anywhere -> 2, as for every command
 
 
 # --- data: simulate / import-ukb / import-ptbxl (helper "simulate") ------------------------
@@ -347,10 +348,41 @@ def _cmd_import_ptbxl(args) -> int:
     return 0
 
 
+# --- bench ------------------------------------------------------------------------------
+_BENCHES = ("read", "simulate", "model", "app")
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="measure speed (read+preprocess, simulator, model forward, app paths)")
+    p.add_argument("--only", nargs="+", choices=_BENCHES, default=list(_BENCHES), help="which benchmarks to run")
+    p.add_argument("--out", default=None, help="also write the JSON results to this file")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    import platform
+
+    from hfviz import bench
+
+    funcs = {"read": bench.bench_read_preprocess, "simulate": bench.bench_simulate,
+             "model": bench.bench_model, "app": bench.bench_app}
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "processor": platform.machine()}}
+    for name in args.only:
+        print(f"bench: {name} …", file=sys.stderr)
+        results[name] = funcs[name]()
+    _print_json(results)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2, default=str)
+    return 0
+
+
 # --- registry ---------------------------------------------------------------------------
 _COMMANDS = [_add_info]
 _COMMANDS += [_add_simulate, _add_import_ukb, _add_import_ptbxl]  # simulate
 _COMMANDS += [_add_pretrain, _add_finetune, _add_evaluate, _add_reproduce, _add_predict]  # model
+_COMMANDS += [_add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
