@@ -8,7 +8,7 @@ diagnosis/conclusion text, the acquisition time and the device measurements
 
 from __future__ import annotations
 
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element  # the type only: parsing goes through defusedxml
 
 import numpy as np
 

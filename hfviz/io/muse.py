@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element  # the type only: parsing goes through defusedxml
 
 import numpy as np
 
