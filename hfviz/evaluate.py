@@ -204,6 +204,7 @@ class Variant:
     pretrained: str | None = None  # path of a pretraining checkpoint (None = from scratch)
     model: dict | None = None  # ModelConfig overrides (ablations)
     epochs: int | None = None  # fine-tuning epochs (None = FinetuneConfig default)
+    risk_activation: str | None = None  # risk-head hidden activation (None = ModelConfig default)
 
 
 def run_variant(v: Variant, c: Cohort, fit, val, test, ft: FinetuneConfig, feats: pd.DataFrame | None, seed: int):
@@ -217,11 +218,12 @@ def run_variant(v: Variant, c: Cohort, fit, val, test, ft: FinetuneConfig, feats
         return _linear_probe(v, c, trainval, test, seed)
     torch.manual_seed(seed)
     if v.pretrained:
-        net = load_pretrained(v.pretrained)
+        net = load_pretrained(v.pretrained, risk_activation=v.risk_activation)
         if v.model:
             raise ValueError("ablations are trained from scratch")
     else:
-        net = DualAttentionNet(ModelConfig(**(v.model or {})))
+        act = {"risk_activation": v.risk_activation} if v.risk_activation else {}
+        net = DualAttentionNet(ModelConfig(**{**(v.model or {}), **act}))
     cfg = replace(ft, seed=seed, epochs=v.epochs or ft.epochs)
     h = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], cfg, desc=v.name)
     info = {"best_epoch": h["best_epoch"], "best_val_c": h["best_val_c"], "seconds": float(sum(h["seconds"]))}
@@ -449,15 +451,35 @@ class ReproduceConfig:
     data_dir: str = "data"  # simulated datasets (data/pretrain, data/mi, data/hyp)
     models_dir: str = "models"  # shipped outputs
     runs_dir: str = "runs"  # pretraining checkpoints and per-fold logs (not shipped)
-    pretrain_n: int = 4000  # ECGs in the simulated pretraining corpus (preset default is larger)
-    pretrain_epochs: int = 3  # pretraining epochs (paper: 300 on a GPU)
-    pretrain_align: str = "cosine"  # alignment of the shipped model ("cosine" = paper)
+    pretrain_n: int | None = None  # ECGs in the simulated pretraining corpus (None = preset default, 20,000, in
+    # data/pretrain; an int n uses data/pretrain-n; models/evaluation.md was measured with 4000)
+    pretrain_epochs: int = 5  # pretraining epochs (paper: 300 on a GPU; evaluation.md used 3)
+    pretrain_align: str = "infonce"  # alignment of the shipped model: CLIP-style InfoNCE (METHOD.md: the stronger
+    # choice; the paper's positive-only cosine collapses to one embedding direction). evaluation.md used "cosine"
     finetune_epochs: int = 10  # fine-tuning epochs (early stopping on validation C; paper: 100)
     mi_n: int | None = None  # cohort sizes (None = preset default)
     hyp_n: int | None = None
     data_seed: int = 0  # simulator seed
     seed: int = 0  # training seed
     threads: int = 1  # torch intra-op threads; 1 is far faster than 2 when the cores are shared (OpenMP spin-waits)
+    risk_activation: str = "leaky_relu"  # risk-head hidden activation of fine-tuned models (evaluation.md: "relu")
+
+    @property
+    def pretrain_corpus_n(self) -> int:
+        """ECGs in the pretraining corpus (20,000 = the ``pretrain`` preset default when ``pretrain_n`` is None)."""
+        return 20000 if self.pretrain_n is None else self.pretrain_n
+
+
+def pretrain_checkpoint_name(rc: ReproduceConfig, align: str) -> str:
+    """File name of the pretraining checkpoint for ``rc`` and ``align`` (corpus and epochs in the name).
+
+    The 4,000-ECG x 3-epoch runs behind models/evaluation.md keep their original names
+    (``pretrain_cosine.pt``, ``pretrain_infonce.pt``) so those runs stay resumable.
+    """
+    if rc.pretrain_n == 4000 and rc.pretrain_epochs == 3:
+        return f"pretrain_{align}.pt"
+    corpus = "pretrain" if rc.pretrain_n is None else f"pretrain-{rc.pretrain_n}"
+    return f"pretrain_{align}_{corpus}_{rc.pretrain_epochs}ep.pt"
 
 
 def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
@@ -466,9 +488,9 @@ def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     from hfviz.train import PretrainConfig, pretrain
 
     d = Path(rc.data_dir)
-    pre_dir = d / f"pretrain-{rc.pretrain_n}"
+    pre_dir = d / ("pretrain" if rc.pretrain_n is None else f"pretrain-{rc.pretrain_n}")
     ensure_dataset("pretrain", pre_dir, n=rc.pretrain_n, seed=rc.data_seed)
-    ckpt = Path(rc.runs_dir) / f"pretrain_{align}.pt"
+    ckpt = Path(rc.runs_dir) / pretrain_checkpoint_name(rc, align)
     pre = load_cohort(pre_dir)
     text = embed_table(pre.table, mode="scp", cache_dir=pre_dir)
     torch.manual_seed(rc.seed)
@@ -495,7 +517,8 @@ def build_shipped_model(cohort: str, rc: ReproduceConfig, ckpt: Path | None, *, 
     trainval = np.concatenate([fit, val])
     t0 = time.perf_counter()
     torch.manual_seed(rc.seed)
-    net = load_pretrained(ckpt) if ckpt is not None else DualAttentionNet(ModelConfig())
+    net = (load_pretrained(ckpt, risk_activation=rc.risk_activation) if ckpt is not None
+           else DualAttentionNet(ModelConfig(risk_activation=rc.risk_activation)))
     ft = FinetuneConfig(epochs=rc.finetune_epochs, seed=rc.seed)
     hist = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], ft, desc=f"finetune {cohort}")
     lr_tv, lr_te = predict(net, c.x[trainval]), predict(net, c.x[te])
@@ -524,13 +547,16 @@ def build_shipped_model(cohort: str, rc: ReproduceConfig, ckpt: Path | None, *, 
             "split": "2-fold stratified CV seed 42, fold 0: train half (80 % fit / 20 % early-stopping validation), "
                      "other half held out",
             "n_fit": len(fit), "n_val": len(val), "n_test": len(te), "events_test": int(e[te].sum()),
-            "pretraining": (f"{rc.pretrain_n} simulated ECGs with SCP-code text, {rc.pretrain_epochs} epochs, "
+            "pretraining": (f"{rc.pretrain_corpus_n} simulated ECGs with SCP-code text, {rc.pretrain_epochs} epochs, "
                             f"{rc.pretrain_align} alignment + reconstruction, all-MiniLM-L6-v2 text encoder")
             if ckpt is not None else "none (trained from scratch)",
+            "risk_head_activation": rc.risk_activation,
         },
         "training": {"finetune": _asdict_plain(ft), "best_epoch": hist["best_epoch"],
                      "best_val_c": round(hist["best_val_c"], 4), "finetune_seconds": round(sum(hist["seconds"]), 1)},
         "metrics": {
+            "held-out set": (f"one fold only: the other half of CV seed 42 fold 0 ({len(te)} subjects, "
+                             f"{int(e[te].sum())} events); the multi-fold CV table is models/evaluation.md"),
             "c_index_heldout": fmt((c_est, c_lo, c_hi)),
             "oracle_c_index_heldout (true log-hazard incl. age/sex)": fmt(oracle) if oracle else "n/a",
             "oracle_c_index_heldout (ECG part only: ceiling for an ECG-only model)": fmt(oracle_ecg) if oracle_ecg else "n/a",
@@ -562,14 +588,26 @@ def reproduce(rc: ReproduceConfig) -> dict:
     torch.set_num_threads(rc.threads)
     ckpt = pretrain_checkpoint(rc, rc.pretrain_align)
     cards = {c: build_shipped_model(c, rc, ckpt) for c in ("mi", "hyp")}
+    jpath = Path(rc.models_dir) / "evaluation.json"
+    if jpath.is_file():  # keep the CV table in the new cards, labelled with the configuration it was measured with
+        ev = json.loads(jpath.read_text())
+        _attach_to_cards(Path(rc.models_dir), {c: r for c, r in ev.get("results", {}).items() if c in cards},
+                         ev.get("config"))
     _log(f"reproduce finished in {time.perf_counter() - t0:.0f} s")
     return cards
 
 
-def standard_variants(runs_dir: Path, *, infonce: bool) -> list[Variant]:
-    """The table's rows: main rows, then ablations (from scratch) and the alignment comparison."""
+def standard_variants(runs_dir: Path, *, infonce: bool, cosine_ckpt: str | Path | None = None,
+                      infonce_ckpt: str | Path | None = None, risk_activation: str | None = None) -> list[Variant]:
+    """The table's rows: main rows, then ablations (from scratch) and the alignment comparison.
+
+    ``cosine_ckpt`` / ``infonce_ckpt`` default to ``runs_dir/pretrain_{cosine,infonce}.pt`` (the
+    4,000-ECG x 3-epoch runs behind models/evaluation.md); ``risk_activation`` goes to every network row.
+    """
+    cos = str(cosine_ckpt or runs_dir / "pretrain_cosine.pt")
+    inf = str(infonce_ckpt or runs_dir / "pretrain_infonce.pt")
     vs = [
-        Variant("pretrained (cosine)", "net", pretrained=str(runs_dir / "pretrain_cosine.pt")),
+        Variant("pretrained (cosine)", "net", pretrained=cos),
         Variant("scratch", "net"),
         Variant("measurement Cox", "cox"),
         Variant("scratch, no lead attention", "net", model={"use_lead_attention": False}),
@@ -577,14 +615,15 @@ def standard_variants(runs_dir: Path, *, infonce: bool) -> list[Variant]:
         Variant("scratch, neither attention", "net", model={"use_lead_attention": False, "use_temporal_attention": False}),
     ]
     if infonce:
-        vs.insert(1, Variant("pretrained (InfoNCE)", "net", pretrained=str(runs_dir / "pretrain_infonce.pt")))
+        vs.insert(1, Variant("pretrained (InfoNCE)", "net", pretrained=inf))
     vs += [
-        Variant("probe: pretrained (cosine) embedding + Cox", "probe", pretrained=str(runs_dir / "pretrain_cosine.pt")),
+        Variant("probe: pretrained (cosine) embedding + Cox", "probe", pretrained=cos),
         Variant("probe: random-init embedding + Cox", "probe"),
     ]
     if infonce:
-        vs.append(Variant("probe: pretrained (InfoNCE) embedding + Cox", "probe",
-                          pretrained=str(runs_dir / "pretrain_infonce.pt")))
+        vs.append(Variant("probe: pretrained (InfoNCE) embedding + Cox", "probe", pretrained=inf))
+    if risk_activation:
+        vs = [replace(v, risk_activation=risk_activation) if v.kind == "net" else v for v in vs]
     return vs
 
 
@@ -594,10 +633,10 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     torch.set_num_threads(rc.threads)
     runs = Path(rc.runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
-    pretrain_checkpoint(rc, "cosine")
-    if infonce:
-        pretrain_checkpoint(rc, "infonce")
-    variants = standard_variants(runs, infonce=infonce)
+    cos = pretrain_checkpoint(rc, "cosine")
+    inf = pretrain_checkpoint(rc, "infonce") if infonce else None
+    variants = standard_variants(runs, infonce=infonce, cosine_ckpt=cos, infonce_ckpt=inf,
+                                 risk_activation=rc.risk_activation)
     main = {"pretrained (cosine)", "scratch", "measurement Cox"}
     folds = {v.name: (main_folds if v.name in main else probe_folds if v.kind == "probe" else extra_folds)
              for v in variants}
@@ -630,7 +669,7 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         "Ablations are trained from scratch and compare with the 'scratch' row.",
         f"Probe rows: frozen encoder embedding (512-d) -> PCA({PROBE_COMPONENTS}) -> lifelines Cox "
         f"(penalizer {PROBE_PENALIZER}), fitted on the training half; settings fixed before any result was seen.",
-        f"Pretraining: {rc.pretrain_epochs} epochs on {rc.pretrain_n} simulated ECGs with SCP-prompt text "
+        f"Pretraining: {rc.pretrain_epochs} epochs on {rc.pretrain_corpus_n} simulated ECGs with SCP-prompt text "
         "(all-MiniLM-L6-v2), reconstruction + alignment, whole-lead masking.",
         "C-index CI: bootstrap of the fold-mean C (test subjects resampled within folds, 200 reps).",
         "AUC: cumulative/dynamic with IPCW; IBS over 6-72 months; both use the fold's training censoring distribution.",
@@ -650,11 +689,24 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     jpath.write_text(json.dumps({"results": results, "notes": notes, "config": _asdict_plain(rc)}, indent=1, default=float))
     (out / "evaluation.md").write_text("\n".join(md))
-    _attach_to_cards(out, results)
+    _attach_to_cards(out, results, _asdict_plain(rc))
     return results
 
 
-def _attach_to_cards(models_dir: Path, results: dict) -> None:
+def evaluation_config_note(eval_config: dict | None) -> str:
+    """One sentence saying which configuration the CV table (evaluation.md/json) was measured with."""
+    c = eval_config or {}
+    n = c.get("pretrain_n") or 20000
+    act = c.get("risk_activation", "relu")  # tables written before the field existed used the ReLU head
+    return (f"The CV rows below come from models/evaluation.md, measured by `python -m hfviz evaluate` with "
+            f"pretraining on {n} simulated ECGs x {c.get('pretrain_epochs', '?')} epochs (cosine for the "
+            f"'pretrained (cosine)' rows, InfoNCE for the 'InfoNCE' rows) and a {act} risk head; when that differs "
+            f"from this model's own configuration (training_data.pretraining, config.risk_activation) they describe "
+            f"the method under that earlier configuration, not this model. This model's own held-out numbers "
+            f"(Held-out metrics) are from one fold only.")
+
+
+def _attach_to_cards(models_dir: Path, results: dict, eval_config: dict | None = None) -> None:
     """Copy each cohort's table rows into its model card (card JSON is not checksummed itself)."""
     from hfviz.risk import card_markdown, model_files
 
@@ -663,7 +715,8 @@ def _attach_to_cards(models_dir: Path, results: dict) -> None:
         if not p.is_file():
             continue
         card = json.loads(p.read_text())
-        comp = {"oracle C-index, incl. age/sex (CV folds)": f"{s['oracle_c']['mean']:.3f} ± {s['oracle_c']['sd']:.3f}" if s.get("oracle_c") else "n/a"}
+        comp = {"configuration of these rows": evaluation_config_note(eval_config),
+                "oracle C-index, incl. age/sex (CV folds)": f"{s['oracle_c']['mean']:.3f} ± {s['oracle_c']['sd']:.3f}" if s.get("oracle_c") else "n/a"}
         if s.get("oracle_ecg_c"):
             comp["oracle C-index, ECG part only (CV folds)"] = f"{s['oracle_ecg_c']['mean']:.3f} ± {s['oracle_ecg_c']['sd']:.3f}"
         for v in s["variants"]:

@@ -13,7 +13,7 @@ one deliberate fix: **every lead's features stay its own until the cross-lead at
    not as a Python loop over twelve modules.
 4. One cross-lead attention block over 12 lead tokens (16 x 19 = 304-d each).
 5. Branches summed; two 1x1 convs (192 -> 256) average- and max-pooled -> 512-d embedding.
-6. Risk head (BN -> dropout -> 512 -> 3 -> ReLU -> BN -> 3 -> 1) and a light decoder that
+6. Risk head (BN -> dropout -> 512 -> 3 -> LeakyReLU(0.1) [official: ReLU] -> BN -> 3 -> 1) and a light decoder that
    reconstructs the (normalised) median beat.
 
 Exact permutation property (tested): for a lead permutation ``p`` with lead position encoding
@@ -57,6 +57,12 @@ class ModelConfig:
     head_dropout: float = 0.2  # dropout in the risk head
     embed_dim: int = 512  # ECG embedding (avg-pooled half + max-pooled half)
     risk_hidden: int = 3  # width of the risk head's hidden layer (official 3)
+    # Activation of the risk head's hidden layer: "leaky_relu" (slope 0.1, default) or "relu" (official).
+    # With 3 ReLU units every ECG whose three pre-activations are all <= 0 gets the same floor log-risk
+    # (41 % of the training half of the first shipped MI model); LeakyReLU is strictly monotone, so it has
+    # no floor and no zero gradient, and is otherwise the official ReLU. Checkpoints written before this
+    # field existed load with "relu" (see from_dict).
+    risk_activation: str = "leaky_relu"
     decoder_channels: int = 32  # channels of the light reconstruction decoder
     use_lead_attention: bool = True  # ablation switch: cross-lead attention branch
     use_temporal_attention: bool = True  # ablation switch: lead-specific temporal branch
@@ -83,8 +89,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
+
+        A stored config without ``risk_activation`` predates that field and was trained with the
+        official ReLU head, so it is rebuilt with ``"relu"``.
+        """
         d = dict(d)
+        d.setdefault("risk_activation", "relu")
         if "block_channels" in d:
             d["block_channels"] = tuple(d["block_channels"])
         return cls(**d)
@@ -297,6 +308,18 @@ class Decoder(nn.Module):
         return y
 
 
+RISK_ACTIVATIONS = ("leaky_relu", "relu")
+
+
+def _head_activation(name: str) -> nn.Module:
+    """Hidden activation of the risk head: ``"leaky_relu"`` (slope 0.1) or ``"relu"`` (official)."""
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.1)
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown risk_activation {name!r}; expected one of {RISK_ACTIVATIONS}")
+
+
 class DualAttentionNet(nn.Module):
     """The LLM-informed dual-attention ECG network (see module docstring).
 
@@ -322,7 +345,7 @@ class DualAttentionNet(nn.Module):
             nn.BatchNorm1d(cfg.embed_dim),
             nn.Dropout(cfg.head_dropout),
             nn.Linear(cfg.embed_dim, cfg.risk_hidden),
-            nn.ReLU(),
+            _head_activation(cfg.risk_activation),
             nn.BatchNorm1d(cfg.risk_hidden),
             nn.Linear(cfg.risk_hidden, 1),
         )

@@ -225,10 +225,17 @@ def _cfg_dict(cfg) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def load_pretrained(path: str | Path) -> DualAttentionNet:
-    """Network from a pretraining checkpoint (``torch.load(weights_only=True)``)."""
+def load_pretrained(path: str | Path, *, risk_activation: str | None = None) -> DualAttentionNet:
+    """Network from a pretraining checkpoint (``torch.load(weights_only=True)``).
+
+    Pretraining never trains the risk head (its loss is reconstruction + alignment), so the head's
+    parameter-free hidden activation is a fine-tuning choice: ``risk_activation`` (default: the
+    current ``ModelConfig`` default) replaces whatever the checkpoint's config says.
+    """
     state = torch.load(Path(path), weights_only=True)
-    net = DualAttentionNet(ModelConfig.from_dict(state["model_config"]))
+    d = dict(state["model_config"])
+    d["risk_activation"] = risk_activation or ModelConfig.risk_activation
+    net = DualAttentionNet(ModelConfig.from_dict(d))
     net.load_state_dict(state["model"])
     return net
 

@@ -132,3 +132,29 @@ def test_wrong_input_shape_is_rejected(net):
 def test_predict_log_risk_equals_forward_log_risk(net, x):
     with torch.no_grad():
         torch.testing.assert_close(net.predict_log_risk(x), net(x).log_risk, rtol=0, atol=0)
+
+
+def test_risk_head_defaults_to_leaky_relu_and_config_without_the_field_rebuilds_official_relu():
+    assert isinstance(DualAttentionNet(ModelConfig()).head[3], torch.nn.LeakyReLU)
+    old = ModelConfig().to_dict()
+    del old["risk_activation"]  # a card written before the field existed
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.risk_activation == "relu"
+    assert isinstance(DualAttentionNet(cfg).head[3], torch.nn.ReLU)
+    with pytest.raises(ValueError):
+        DualAttentionNet(ModelConfig(risk_activation="tanhh"))
+
+
+def test_leaky_head_gives_distinct_risks_where_relu_head_has_a_floor():
+    torch.manual_seed(0)
+    relu = DualAttentionNet(ModelConfig(risk_activation="relu")).eval()
+    leaky = DualAttentionNet(ModelConfig(risk_activation="leaky_relu")).eval()
+    leaky.load_state_dict(relu.state_dict())  # same weights, only the activation differs
+    lin = relu.head[2]
+    with torch.no_grad():
+        lin.bias.fill_(-5.0)  # every hidden pre-activation negative: ReLU outputs all zero
+        leaky.head[2].bias.fill_(-5.0)
+        x = torch.randn(16, 12, 608, generator=torch.Generator().manual_seed(3))
+        r_relu, r_leaky = relu.predict_log_risk(x), leaky.predict_log_risk(x)
+    assert torch.unique(r_relu).numel() == 1  # the floor: all tied
+    assert torch.unique(r_leaky).numel() == 16

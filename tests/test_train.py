@@ -82,6 +82,10 @@ def test_pretrain_writes_checkpoint_and_resumes(tmp_path, align):
     assert h2["epoch"] == [1, 2] and h2["recon"][0] == h1["recon"][0]
     loaded = load_pretrained(ck)  # torch.load(weights_only=True) inside
     assert loaded.cfg == TINY
+    relu = load_pretrained(ck, risk_activation="relu")  # the head activation is a fine-tuning choice
+    assert relu.cfg.risk_activation == "relu" and isinstance(relu.head[3], torch.nn.ReLU)
+    for a, b in zip(loaded.state_dict().values(), relu.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 # --- text ---------------------------------------------------------------------------------------
