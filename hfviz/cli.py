@@ -74,8 +74,14 @@ def _add_model_common(p) -> None:
     p.add_argument("--data", default="data", help="folder with the simulated datasets (default: data)")
     p.add_argument("--models", default="models", help="folder for shipped models and tables (default: models)")
     p.add_argument("--runs", default="runs", help="folder for checkpoints and per-fold logs (default: runs)")
-    p.add_argument("--pretrain-n", type=int, default=4000, help="ECGs in the simulated pretraining corpus")
-    p.add_argument("--pretrain-epochs", type=int, default=3, help="pretraining epochs")
+    p.add_argument("--pretrain-n", type=int, default=None,
+                   help="ECGs in the simulated pretraining corpus (default: preset size 20000 in DATA/pretrain; "
+                        "N uses DATA/pretrain-N; evaluation.md used 4000)")
+    p.add_argument("--pretrain-epochs", type=int, default=5, help="pretraining epochs (evaluation.md used 3)")
+    p.add_argument("--pretrain-align", choices=["infonce", "cosine"], default="infonce",
+                   help="alignment of the shipped model's pretraining (evaluation.md used cosine)")
+    p.add_argument("--risk-activation", choices=["leaky_relu", "relu"], default="leaky_relu",
+                   help="risk-head hidden activation (official and evaluation.md: relu)")
     p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning epochs (early stopping on val C)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
@@ -86,7 +92,8 @@ def _reproduce_config(args):
 
     return ReproduceConfig(data_dir=args.data, models_dir=args.models, runs_dir=args.runs, pretrain_n=args.pretrain_n,
                            pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed,
-                           threads=args.threads)
+                           threads=args.threads, pretrain_align=args.pretrain_align,
+                           risk_activation=args.risk_activation)
 
 
 def _add_pretrain(sub) -> None:
