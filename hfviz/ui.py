@@ -165,6 +165,9 @@ def page_setup(*, fill_status: bool = True) -> Any:
     -------
     The sidebar slot for :func:`sidebar_status`.
     """
+    # A page opened by its own URL on a fresh server runs in legacy pages-folder mode, without
+    # app.py: repeat the page config so every page gets the wide layout the ECG paper needs.
+    st.set_page_config(page_title="hfviz — heart-failure risk from a 12-lead ECG", layout="wide")
     init_state()
     slot = sidebar()
     if fill_status:
