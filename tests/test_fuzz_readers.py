@@ -36,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from ecg_signals import synthetic_ecg
 from hfviz.errors import ECGFormatError
 from hfviz.io import FORMATS, read_ecg
 from hfviz.record import LEADS, MAX_ABS_MV, MIN_DURATION_S, MIN_FS_HZ, ECGRecord
@@ -187,18 +188,6 @@ def run_case(case: Case, stats: FuzzStats) -> None:
 # --- seeds ----------------------------------------------------------------------------------------
 
 
-def synthetic_ecg(fs: float = 500.0, seconds: float = 10.0, hr_bpm: float = 72.0) -> np.ndarray:
-    """A SYNTHETIC 12-lead ECG-like signal in mV, shape (12, n): Gaussian P, QRS and T waves."""
-    t = np.arange(int(fs * seconds)) / fs
-    rr = 60.0 / hr_bpm
-    phase = (t % rr) - rr / 3
-    p = 0.15 * np.exp(-(((phase + 0.16) / 0.025) ** 2))
-    qrs = 1.2 * np.exp(-((phase / 0.012) ** 2)) - 0.25 * np.exp(-(((phase - 0.03) / 0.01) ** 2))
-    tw = 0.3 * np.exp(-(((phase - 0.25) / 0.05) ** 2))
-    gains = np.array([0.8, 1.0, 0.4, -0.9, 0.3, 0.7, -0.6, 0.9, 1.3, 1.5, 1.2, 0.9])
-    return gains[:, None] * (p + qrs + tw)[None, :] + 0.01 * np.arange(12)[:, None]
-
-
 def _csv_bytes(x: np.ndarray, names: Sequence[str], *, sep: str = ",", time_col: float | None = None,
                fmt: str = "%.4f", decimal_comma: bool = False) -> bytes:
     cols = list(names)
@@ -228,7 +217,7 @@ def _npz_bytes(entries: dict, *, compressed: bool = False) -> bytes:
 
 def synthetic_seeds() -> list[Seed]:
     """SYNTHETIC CSV, NumPy and npz files in the layouts the readers accept."""
-    x = synthetic_ecg(fs=500.0, seconds=6.0)
+    x = synthetic_ecg(fs=500.0, seconds=6.0, hr_bpm=72.0)
     x8 = x[[0, 1, 6, 7, 8, 9, 10, 11]]
     rows_per_lead = "\n".join(
         lead + "," + ",".join(f"{v:.4f}" for v in row) for lead, row in zip(LEADS, x)
@@ -1007,7 +996,7 @@ def test_npy_and_npz_near_the_size_limit_stay_within_the_memory_bound():
     n = (MAX_FILE_BYTES - 1024) // (12 * 4)  # float32 (12, n) just under 50 MB: over the sample cap
     big = np.zeros((12, n), dtype=np.float32)
     run_case(Case("large:npy-over-sample-cap", (("big.npy", _npy_bytes(big)),), {"fs": 1000}), stats)
-    ok = np.tile(synthetic_ecg(fs=1000.0, seconds=1.0), (1, MAX_SAMPLES_PER_LEAD // 1000)).astype(np.float32)
+    ok = np.tile(synthetic_ecg(fs=1000.0, seconds=1.0, hr_bpm=72.0), (1, MAX_SAMPLES_PER_LEAD // 1000)).astype(np.float32)
     run_case(Case("large:npy-at-sample-cap", (("cap.npy", _npy_bytes(ok)),), {"fs": 1000}), stats)
     bomb = _npz_bytes({"signal": np.zeros((12, 2_000_000), dtype=np.float64), "fs": np.array(1000.0)},
                       compressed=True)  # 192 MB of zeros, about 200 kB compressed

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecg_signals import synthetic_ecg
 from hfviz.errors import ECGFormatError
 from hfviz.io import read_ecg, sniff_format
 from hfviz.io._common import MAX_FILE_BYTES
@@ -34,19 +35,6 @@ SAMPLES = {
     "aecg/HL7_Example_aECG.xml": ("aecg", 500.0, 10.0, (), True),
     "dicom/example-DICOM1.dcm": ("dicom", 500.0, 10.0, (), True),
 }
-
-
-def synthetic_ecg(fs: float = 500.0, seconds: float = 10.0, hr_bpm: float = 70.0) -> np.ndarray:
-    """A SYNTHETIC 12-lead ECG-like signal in mV, shape (12, n): Gaussian P, QRS and T waves."""
-    t = np.arange(int(fs * seconds)) / fs
-    rr = 60.0 / hr_bpm
-    phase = (t % rr) - rr / 3
-    p = 0.15 * np.exp(-(((phase + 0.16) / 0.025) ** 2))
-    qrs = 1.2 * np.exp(-((phase / 0.012) ** 2)) - 0.25 * np.exp(-(((phase - 0.03) / 0.01) ** 2))
-    tw = 0.3 * np.exp(-(((phase - 0.25) / 0.05) ** 2))
-    base = p + qrs + tw
-    gains = np.array([0.8, 1.0, 0.4, -0.9, 0.3, 0.7, -0.6, 0.9, 1.3, 1.5, 1.2, 0.9])
-    return gains[:, None] * base[None, :] + 0.01 * np.arange(12)[:, None]
 
 
 def wfdb_group(samples: Path, hea: str) -> list[Path]:

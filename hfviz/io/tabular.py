@@ -25,6 +25,7 @@ import numpy as np
 from hfviz.errors import ECGFormatError
 from hfviz.io._common import (
     MAX_FILE_BYTES,
+    _is_number,
     amplitude_units,
     check_samples,
     positive_float,
@@ -202,14 +203,6 @@ def _rows_per_lead(name: str, text: str, sep: str | None, *, fs: float | None, u
     scale, note = amplitude_units(leads.values(), units, name)
     leads = {k: v * scale for k, v in leads.items()}
     return make_record(leads, fs, source_format="csv", source_name=name, units_note=f"{note}; sampling rate given")
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def _numeric(col, name: str, header: str, *, decimal_comma: bool = False) -> np.ndarray:
