@@ -314,29 +314,7 @@ def bench_app(*, repeats: int = 5) -> dict:
         res["ig_64_relative_gap"] = float(ig.relative_delta)
         res["hooks_left_on_model"] = explain.hook_count(model.net)
 
-        from streamlit.testing.v1 import AppTest
-
-        old = os.environ.get(ui.MODELS_DIR_ENV)
-        if mdir:
-            os.environ[ui.MODELS_DIR_ENV] = mdir
-        try:
-            at = AppTest.from_file(str(root / "app.py"), default_timeout=120).run()
-            at.switch_page("pages/1_Patient.py").run()
-            at.file_uploader(key=ui.K_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in upload]).run()
-            pages = sorted(p.name for p in (root / "pages").glob("*.py"))
-            for p in pages:  # first visits: compute and cache what each page needs
-                at.switch_page(f"pages/{p}").run()
-            switch = {}
-            for p in pages:
-                switch[p] = time_call(lambda p=p: at.switch_page(f"pages/{p}").run(), repeats=repeats, warmup=0)
-            res["page_switch_s"] = switch
-            res["page_switch_max_median_s"] = max(v["median_s"] for v in switch.values())
-            res["app_exceptions"] = [str(e.value) for e in at.exception]
-        finally:
-            if old is None:
-                os.environ.pop(ui.MODELS_DIR_ENV, None)
-            else:
-                os.environ[ui.MODELS_DIR_ENV] = old
+        res.update(ui.time_page_switches(root, upload, models_dir=mdir, repeats=repeats))
         res["targets"] = {"upload_to_risk_s": 3.0, "ig_64_steps_s": 2.0, "page_switch_s": 1.0}
         torch.set_num_threads(threads_before)
         return res

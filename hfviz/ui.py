@@ -419,3 +419,53 @@ def load_predictions_upload(file: Any) -> None:
     except HfvizError as exc:
         st.session_state[K_PRED_TABLE] = None
         st.session_state[K_PRED_ERROR] = str(exc)
+
+
+def time_page_switches(root: Path, upload: list[tuple[str, bytes]], *, models_dir: str | None = None,
+                       repeats: int = 5) -> dict[str, Any]:
+    """Benchmark: time switching between the app's pages with an ECG loaded (``AppTest``, no browser).
+
+    Lives here because it is the only ``hfviz`` module allowed to talk to Streamlit;
+    :func:`hfviz.bench.bench_app` calls it.
+
+    Parameters
+    ----------
+    root : Path
+        Repository root holding ``app.py`` and ``pages/``.
+    upload : list of (str, bytes)
+        The ECG file(s) to upload on the Patient page first.
+    models_dir : str, optional
+        Models folder for the run (sets ``HFVIZ_MODELS_DIR`` for its duration).
+    repeats : int
+        Timed switches per page, after one untimed first visit that fills the caches.
+
+    Returns
+    -------
+    dict
+        ``page_switch_s`` (per page: median/min seconds), ``page_switch_max_median_s`` and
+        ``app_exceptions`` (messages of any exception the pages raised; empty when clean).
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from hfviz.bench import time_call
+
+    old = os.environ.get(MODELS_DIR_ENV)
+    if models_dir:
+        os.environ[MODELS_DIR_ENV] = models_dir
+    try:
+        at = AppTest.from_file(str(root / "app.py"), default_timeout=120).run()
+        at.switch_page("pages/1_Patient.py").run()
+        at.file_uploader(key=K_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in upload]).run()
+        pages = sorted(p.name for p in (root / "pages").glob("*.py"))
+        for p in pages:  # first visits: compute and cache what each page needs
+            at.switch_page(f"pages/{p}").run()
+        switch = {p: time_call(lambda p=p: at.switch_page(f"pages/{p}").run(), repeats=repeats, warmup=0)
+                  for p in pages}
+        return {"page_switch_s": switch,
+                "page_switch_max_median_s": max(v["median_s"] for v in switch.values()),
+                "app_exceptions": [str(e.value) for e in at.exception]}
+    finally:
+        if old is None:
+            os.environ.pop(MODELS_DIR_ENV, None)
+        else:
+            os.environ[MODELS_DIR_ENV] = old
