@@ -37,6 +37,7 @@ from torch import nn
 
 N_LEADS = 12
 INPUT_LEN = 608
+INFERENCE_CHUNK = 64  # largest batch one eval-mode, no-grad forward processes at once (see _inference_chunks)
 
 
 @dataclass
@@ -157,7 +158,9 @@ class Stem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, T = x.shape
-        h = x.view(B, L, 1, T).contiguous(memory_format=torch.channels_last)  # (B, 12, 1, T)
+        # The grouped convs run in the default (B, C, 1, T) memory format, about 1.5x faster on CPU
+        # than channels-last for these 12 groups of 4 channels; only the output changes format.
+        h = x.view(B, L, 1, T)  # (B, 12, 1, T)
         h = F.gelu(self.norm1(self.conv1(h)))  # (B, 12*C, 1, T), channels lead-major
         h = F.gelu(self.norm2(self.conv2(h)))  # (B, 12*C, 1, T)
         h = h.view(B, L, self.c, T).transpose(1, 2)  # (B, C, 12, T)
@@ -185,13 +188,24 @@ class TimeBlock(nn.Module):
         if self.training:
             h = F.leaky_relu(self.bn1(self.conv1(x)), 0.01)  # (B, C_out, 12, ceil(T/2))
             h = self.bn2(self.conv2(h))  # (B, C_out, 12, ceil(T/2))
-            s = self.bn_s(self.short(F.max_pool2d(x, (1, 2), ceil_mode=True)))  # (B, C_out, 12, ceil(T/2))
+            s = self.bn_s(self.short(_max_pool_time(x)))  # (B, C_out, 12, ceil(T/2))
             return F.leaky_relu(h + s, 0.01)
         # eval: the same arithmetic with each BatchNorm folded into its conv (saves three passes
         # over the largest activations); exact up to float rounding.
         h = F.leaky_relu(_conv_bn(x, self.conv1, self.bn1), 0.01)  # (B, C_out, 12, ceil(T/2))
-        s = _conv_bn(F.max_pool2d(x, (1, 2), ceil_mode=True), self.short, self.bn_s)  # (B, C_out, 12, ceil(T/2))
+        s = _conv_bn(_max_pool_time(x), self.short, self.bn_s)  # (B, C_out, 12, ceil(T/2))
         return F.leaky_relu(_conv_bn(h, self.conv2, self.bn2) + s, 0.01)
+
+
+def _max_pool_time(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, (1, 2), ceil_mode=True)`` on (B, C, 12, T) -> (B, C, 12, ceil(T/2)).
+
+    Written as the maximum of the even and odd samples: identical values, and 4-7x faster on CPU
+    than ``max_pool2d``, which also computes (unused) argmax indices for channels-last input.
+    """
+    if x.shape[-1] % 2:
+        x = F.pad(x, (0, 1), value=float("-inf"))  # ceil_mode: the last odd sample pools alone
+    return torch.maximum(x[..., 0::2], x[..., 1::2])
 
 
 def _conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
@@ -379,12 +393,35 @@ class DualAttentionNet(nn.Module):
         emb = torch.cat([self.pool_avg(z).mean(1), self.pool_max(z).amax(1)], dim=1)  # (B, 512)
         return emb, l_att, t_att
 
+    def _inference_chunks(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """Split a large eval-mode, no-grad batch into chunks of :data:`INFERENCE_CHUNK` ECGs, else ``None``.
+
+        Results are identical (eval mode has no batch coupling); a batch of 256 runs about 1.3x
+        faster as four chunks of 64, whose activations (<= 8 MB) stay cache- and allocator-friendly
+        instead of 30 MB buffers that are freshly mapped and page-faulted on every call.
+        """
+        if self.training or torch.is_grad_enabled() or x.shape[0] <= INFERENCE_CHUNK:
+            return None
+        return x.split(INFERENCE_CHUNK)
+
     def predict_log_risk(self, x: torch.Tensor) -> torch.Tensor:
         """Log-risk only (B,): the forward pass without the decoder (what risk prediction needs)."""
+        chunks = self._inference_chunks(x)
+        if chunks is not None:
+            return torch.cat([self.predict_log_risk(c) for c in chunks])
         return self.head(self.encode(x)[0]).squeeze(-1)  # (B,)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         """Full pass: (B, 12, 608) float32 normalised median beats -> :class:`ModelOutput`."""
+        chunks = self._inference_chunks(x)
+        if chunks is not None:
+            parts = [self(c) for c in chunks]
+            return ModelOutput(
+                *(
+                    None if getattr(parts[0], f.name) is None else torch.cat([getattr(o, f.name) for o in parts])
+                    for f in dataclasses.fields(ModelOutput)
+                )
+            )
         emb, l_att, t_att = self.encode(x)
         log_risk = self.head(emb).squeeze(-1)  # (B,)
         recon = self.decoder(emb)  # (B, 12, 608)

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from hfviz.model import (
+    INFERENCE_CHUNK,
     DualAttentionNet,
     ModelConfig,
     TimeBlock,
+    _max_pool_time,
     count_parameters,
     permute_leads,
 )
@@ -117,6 +119,26 @@ def test_eval_folds_batchnorm_into_conv_exactly():
         s = block.bn_s(block.short(torch.nn.functional.max_pool2d(xb, (1, 2), ceil_mode=True)))
         plain = torch.nn.functional.leaky_relu(block.bn2(block.conv2(h)) + s, 0.01)
     torch.testing.assert_close(folded, plain, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("length", [38, 19, 1])
+def test_time_max_pool_equals_max_pool2d_with_ceil_mode(length):
+    xb = torch.randn(2, 3, 12, length).contiguous(memory_format=torch.channels_last)
+    ref = torch.nn.functional.max_pool2d(xb, (1, 2), ceil_mode=True)
+    torch.testing.assert_close(_max_pool_time(xb), ref, rtol=0, atol=0)
+
+
+def test_large_inference_batch_is_chunked_with_identical_results(net):
+    xb = torch.randn(INFERENCE_CHUNK * 2 + 5, 12, 608, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        chunked = net(xb)
+        risk = net.predict_log_risk(xb)
+    whole = net(xb)  # grad enabled: one pass over the whole batch, no chunking
+    assert chunked.log_risk.shape == (len(xb),) and chunked.recon.shape == xb.shape
+    for a, b in [(chunked.log_risk, whole.log_risk), (risk, whole.log_risk), (chunked.embedding, whole.embedding),
+                 (chunked.lead_attention, whole.lead_attention), (chunked.temporal_attention, whole.temporal_attention),
+                 (chunked.recon, whole.recon)]:
+        torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
 
 
 def test_config_round_trips_through_dict():
