@@ -77,14 +77,17 @@ def _add_model_common(p) -> None:
     p.add_argument("--pretrain-n", type=int, default=None,
                    help="ECGs in the simulated pretraining corpus (default: preset size 20000 in DATA/pretrain; "
                         "N uses DATA/pretrain-N; evaluation.md used 4000)")
-    p.add_argument("--pretrain-epochs", type=int, default=5, help="pretraining epochs (evaluation.md used 3)")
+    p.add_argument("--pretrain-epochs", type=int, default=5, help="pretraining epochs (default 5)")
     p.add_argument("--pretrain-align", choices=["infonce", "cosine"], default="infonce",
-                   help="alignment of the shipped model's pretraining (evaluation.md used cosine)")
-    p.add_argument("--risk-activation", choices=["leaky_relu", "relu"], default="leaky_relu",
-                   help="risk-head hidden activation (official and evaluation.md: relu)")
-    p.add_argument("--finetune-epochs", type=int, default=10, help="fine-tuning epochs (early stopping on val C)")
+                   help="alignment of the shipped model's pretraining (default infonce; the paper's is cosine)")
+    p.add_argument("--risk-head", choices=["linear", "mlp"], default="linear",
+                   help="linear: Cox-linear head started from a penalised Cox fit on the frozen embedding (default); "
+                        "mlp: the official 3-unit head, randomly initialised")
+    p.add_argument("--finetune-lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
+    p.add_argument("--finetune-epochs", type=int, default=6, help="fine-tuning epochs (early stopping on val C; default 6)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process (1 is fastest on shared cores)")
+    p.add_argument("--workers", type=int, default=2, help="processes for independent jobs (default 2)")
 
 
 def _reproduce_config(args):
@@ -92,8 +95,8 @@ def _reproduce_config(args):
 
     return ReproduceConfig(data_dir=args.data, models_dir=args.models, runs_dir=args.runs, pretrain_n=args.pretrain_n,
                            pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed,
-                           threads=args.threads, pretrain_align=args.pretrain_align,
-                           risk_activation=args.risk_activation)
+                           threads=args.threads, pretrain_align=args.pretrain_align, risk_head=args.risk_head,
+                           finetune_lr=args.finetune_lr, workers=max(1, args.workers))
 
 
 def _add_pretrain(sub) -> None:
@@ -161,10 +164,12 @@ def _cmd_finetune(args) -> int:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="paper protocol (2-fold CV x 5 seeds): network, baselines, ablations")
     p.add_argument("--cohorts", nargs="+", choices=["mi", "hyp"], default=["mi", "hyp"])
-    p.add_argument("--main-folds", type=int, default=10, help="folds for pretrained / scratch / measurement Cox")
-    p.add_argument("--extra-folds", type=int, default=4, help="folds for ablations and InfoNCE pretraining")
-    p.add_argument("--probe-folds", type=int, default=10, help="folds for the frozen-embedding linear-probe rows")
-    p.add_argument("--no-infonce", action="store_true", help="skip the contrastive-pretraining row")
+    p.add_argument("--main-folds", type=int, default=10,
+                   help="folds (of 10) for pretrained (--pretrain-align) / scratch / measurement Cox")
+    p.add_argument("--extra-folds", type=int, default=10, help="folds for the ablations and the other alignment")
+    p.add_argument("--probe-folds", type=int, default=10, help="folds for the frozen-embedding probe rows")
+    p.add_argument("--aligns", nargs="+", choices=["infonce", "cosine"], default=["infonce", "cosine"],
+                   help="pretraining alignments to compare (each pretrains once on the corpus)")
     _add_model_common(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -172,8 +177,11 @@ def _add_evaluate(sub) -> None:
 def _cmd_evaluate(args) -> int:
     from hfviz.evaluate import run_evaluation
 
-    run_evaluation(_reproduce_config(args), tuple(args.cohorts), main_folds=args.main_folds,
-                   extra_folds=args.extra_folds, probe_folds=args.probe_folds, infonce=not args.no_infonce)
+    rc = _reproduce_config(args)
+    if rc.pretrain_align not in args.aligns:
+        raise HfvizError(f"--pretrain-align {rc.pretrain_align} must be one of --aligns {' '.join(args.aligns)}.")
+    run_evaluation(rc, tuple(args.cohorts), main_folds=args.main_folds, extra_folds=args.extra_folds,
+                   probe_folds=args.probe_folds, aligns=tuple(args.aligns))
     print(f"wrote {args.models}/evaluation.md and {args.models}/evaluation.json")
     return 0
 

@@ -13,8 +13,10 @@ one deliberate fix: **every lead's features stay its own until the cross-lead at
    not as a Python loop over twelve modules.
 4. One cross-lead attention block over 12 lead tokens (16 x 19 = 304-d each).
 5. Branches summed; two 1x1 convs (192 -> 256) average- and max-pooled -> 512-d embedding.
-6. Risk head (BN -> dropout -> 512 -> 3 -> LeakyReLU(0.1) [official: ReLU] -> BN -> 3 -> 1) and a light decoder that
-   reconstructs the (normalised) median beat.
+6. Risk head: by default dropout -> Linear(512, 1), a Cox-linear head on the embedding that
+   fine-tuning starts from a penalised Cox fit on the frozen embedding; the official head
+   (BN -> dropout -> 512 -> 3 -> ReLU -> BN -> 3 -> 1) stays available (``risk_head="mlp"``).
+   A light decoder reconstructs the (normalised) median beat.
 
 Exact permutation property (tested): for a lead permutation ``p`` with lead position encoding
 off *or* permuted along, ``permute_leads(net, p)(x[:, p])`` returns cross-lead attention
@@ -64,6 +66,11 @@ class ModelConfig:
     # no floor and no zero gradient, and is otherwise the official ReLU. Checkpoints written before this
     # field existed load with "relu" (see from_dict).
     risk_activation: str = "leaky_relu"
+    # Risk head: "linear" (default: dropout -> Linear(512, 1), the Cox-linear head on the embedding, which
+    # fine-tuning initialises with a penalised Cox fit on the frozen embedding; see hfviz.train.init_head_from_probe)
+    # or "mlp" (official: BN -> dropout -> 512 -> risk_hidden -> activation -> BN -> 1). Checkpoints written
+    # before this field existed load with "mlp" (see from_dict).
+    risk_head: str = "linear"
     decoder_channels: int = 32  # channels of the light reconstruction decoder
     use_lead_attention: bool = True  # ablation switch: cross-lead attention branch
     use_temporal_attention: bool = True  # ablation switch: lead-specific temporal branch
@@ -93,10 +100,12 @@ class ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
 
         A stored config without ``risk_activation`` predates that field and was trained with the
-        official ReLU head, so it is rebuilt with ``"relu"``.
+        official ReLU head, so it is rebuilt with ``"relu"``; one without ``risk_head`` had the
+        official MLP head (``"mlp"``).
         """
         d = dict(d)
         d.setdefault("risk_activation", "relu")
+        d.setdefault("risk_head", "mlp")
         if "block_channels" in d:
             d["block_channels"] = tuple(d["block_channels"])
         return cls(**d)
@@ -334,6 +343,25 @@ def _head_activation(name: str) -> nn.Module:
     raise ValueError(f"unknown risk_activation {name!r}; expected one of {RISK_ACTIVATIONS}")
 
 
+RISK_HEADS = ("linear", "mlp")
+
+
+def _risk_head(cfg: ModelConfig) -> nn.Sequential:
+    """Embedding (B, 512) -> log-risk (B, 1): ``"linear"`` (dropout + one affine map) or ``"mlp"`` (official)."""
+    if cfg.risk_head == "linear":
+        return nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(cfg.embed_dim, 1))
+    if cfg.risk_head != "mlp":
+        raise ValueError(f"unknown risk_head {cfg.risk_head!r}; expected one of {RISK_HEADS}")
+    return nn.Sequential(
+        nn.BatchNorm1d(cfg.embed_dim),
+        nn.Dropout(cfg.head_dropout),
+        nn.Linear(cfg.embed_dim, cfg.risk_hidden),
+        _head_activation(cfg.risk_activation),
+        nn.BatchNorm1d(cfg.risk_hidden),
+        nn.Linear(cfg.risk_hidden, 1),
+    )
+
+
 class DualAttentionNet(nn.Module):
     """The LLM-informed dual-attention ECG network (see module docstring).
 
@@ -355,14 +383,7 @@ class DualAttentionNet(nn.Module):
         half = cfg.embed_dim // 2
         self.pool_avg = nn.Linear(cfg.n_leads * cfg.feat_dim, half)  # 1x1 conv; input = lead * 16 + c
         self.pool_max = nn.Linear(cfg.n_leads * cfg.feat_dim, half)
-        self.head = nn.Sequential(
-            nn.BatchNorm1d(cfg.embed_dim),
-            nn.Dropout(cfg.head_dropout),
-            nn.Linear(cfg.embed_dim, cfg.risk_hidden),
-            _head_activation(cfg.risk_activation),
-            nn.BatchNorm1d(cfg.risk_hidden),
-            nn.Linear(cfg.risk_hidden, 1),
-        )
+        self.head = _risk_head(cfg)
         self.decoder = Decoder(cfg)
 
     def lead_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,6 +73,63 @@ def predict(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 512) -> n
     out = [net.predict_log_risk(torch.from_numpy(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     net.train(was)
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+
+@torch.no_grad()
+def embed(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """ECG embeddings (N, 512) float64 of normalised inputs (N, 12, 608) in eval mode (restores the mode)."""
+    was = net.training
+    net.eval()
+    out = [net.encode(torch.from_numpy(x[i : i + batch_size]))[0] for i in range(0, len(x), batch_size)]
+    net.train(was)
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, net.cfg.embed_dim))
+
+
+#: Linear-probe head initialisation, fixed a priori (not tuned): PCA components and lifelines penalizer.
+PROBE_COMPONENTS = 16
+PROBE_PENALIZER = 0.1
+
+
+@torch.no_grad()
+def init_head_from_probe(
+    net: DualAttentionNet, x: np.ndarray, time_months: np.ndarray, event: np.ndarray, *,
+    n_components: int = PROBE_COMPONENTS, penalizer: float = PROBE_PENALIZER, seed: int = 0,
+) -> None:
+    """Set the linear risk head to a penalised Cox fit on the frozen embedding ("linear probe").
+
+    embedding (N, 512) -> PCA(``n_components``) -> standardised -> lifelines ``CoxPHFitter(penalizer)``
+    (Efron ties); the composition is one affine map, written into ``net.head[-1]`` so that
+    ``net.predict_log_risk(x) == probe log-risk``. Starting the Cox fine-tuning from this head
+    (linear probe, then fine-tune: Kumar et al., ICLR 2022) rather than from a random head keeps the
+    first gradient steps from scrambling a pretrained encoder with a head that predicts noise, and
+    gives early stopping a sensible epoch-0 candidate.
+
+    Parameters
+    ----------
+    x : ndarray (N, 12, 608) float32, normalised model inputs of the training subjects.
+    time_months, event : ndarray (N,)
+        Follow-up (months) and event indicator.
+    """
+    from lifelines import CoxPHFitter
+    from sklearn.decomposition import PCA
+
+    if net.cfg.risk_head != "linear":
+        raise ValueError("a probe initialisation needs the linear risk head (ModelConfig.risk_head='linear')")
+    if not np.any(event):
+        raise ValueError("a probe initialisation needs at least one event among the training subjects")
+    emb = embed(net, x)  # (N, 512)
+    pca = PCA(min(n_components, *emb.shape), random_state=seed).fit(emb)
+    pcs = pca.transform(emb)  # (N, k)
+    mu, sd = pcs.mean(0), pcs.std(0, ddof=1)
+    sd[sd == 0] = 1.0
+    cols = [f"pc{i}" for i in range(pcs.shape[1])]
+    df = pd.DataFrame((pcs - mu) / sd, columns=cols).assign(T=np.asarray(time_months, float), E=np.asarray(event, int))
+    beta = CoxPHFitter(penalizer=penalizer).fit(df, "T", "E").params_[cols].to_numpy()  # (k,)
+    w = pca.components_.T @ (beta / sd)  # (512,): log-risk = (emb - pca.mean_) @ V^T @ (beta / sd) - mu @ (beta / sd)
+    b = -pca.mean_ @ w - mu @ (beta / sd)
+    lin = net.head[-1]
+    lin.weight.copy_(torch.as_tensor(w, dtype=lin.weight.dtype)[None])
+    lin.bias.fill_(float(b))
 
 
 # --- pretraining ---------------------------------------------------------------------------------
@@ -225,18 +283,22 @@ def _cfg_dict(cfg) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def load_pretrained(path: str | Path, *, risk_activation: str | None = None) -> DualAttentionNet:
+def load_pretrained(path: str | Path, *, risk_activation: str | None = None, risk_head: str | None = None) -> DualAttentionNet:
     """Network from a pretraining checkpoint (``torch.load(weights_only=True)``).
 
-    Pretraining never trains the risk head (its loss is reconstruction + alignment), so the head's
-    parameter-free hidden activation is a fine-tuning choice: ``risk_activation`` (default: the
-    current ``ModelConfig`` default) replaces whatever the checkpoint's config says.
+    Pretraining never trains the risk head (its loss is reconstruction + alignment), so the head is
+    a fine-tuning choice: ``risk_head`` and ``risk_activation`` (default: the current ``ModelConfig``
+    defaults) replace whatever the checkpoint's config says, and the head starts freshly initialised.
     """
     state = torch.load(Path(path), weights_only=True)
     d = dict(state["model_config"])
     d["risk_activation"] = risk_activation or ModelConfig.risk_activation
+    d["risk_head"] = risk_head or ModelConfig.risk_head
     net = DualAttentionNet(ModelConfig.from_dict(d))
-    net.load_state_dict(state["model"])
+    weights = {k: v for k, v in state["model"].items() if not k.startswith("head.")}
+    missing, unexpected = net.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise ValueError(f"{path}: pretraining checkpoint does not match the network (missing {missing}, unexpected {unexpected})")
     return net
 
 
@@ -250,6 +312,10 @@ class FinetuneConfig:
     epochs: int = 20  # paper: 100 (pretrained) / 400 (scratch) on a GPU; CPU budget here
     batch_size: int = 64  # subjects per batch
     lr: float = 1e-3  # AdamW learning rate
+    # "probe": before training, set the linear head to a penalised Cox fit on the frozen embedding of the
+    # training ECGs (init_head_from_probe) and let early stopping keep that epoch-0 model if no fine-tuned
+    # epoch validates better; "none": train the freshly initialised head with the rest (the paper).
+    head_init: str = "probe"
     weight_decay: float = 1e-2  # paper
     warmup_frac: float = 0.1  # linear warm-up share of all steps, then cosine
     cox_weight: float = 0.5  # paper: 0.5 x Cox NLL (per event)
@@ -312,6 +378,12 @@ def finetune(
     xt = torch.from_numpy(x)
     best_c, best_state, best_epoch, bad = -1.0, copy.deepcopy(net.state_dict()), 0, 0
     hist = {"epoch": [], "loss": [], "val_c": [], "seconds": []}
+    if cfg.head_init == "probe":
+        init_head_from_probe(net, x, time_months, event, seed=cfg.seed)
+        best_c, best_state = concordance_index(time_val, predict(net, x_val), event_val), copy.deepcopy(net.state_dict())
+        hist["probe_val_c"] = float(best_c)
+    elif cfg.head_init != "none":
+        raise ValueError(f"unknown head_init {cfg.head_init!r}; expected 'probe' or 'none'")
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
         net.train()

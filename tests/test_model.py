@@ -156,21 +156,25 @@ def test_predict_log_risk_equals_forward_log_risk(net, x):
         torch.testing.assert_close(net.predict_log_risk(x), net(x).log_risk, rtol=0, atol=0)
 
 
-def test_risk_head_defaults_to_leaky_relu_and_config_without_the_field_rebuilds_official_relu():
-    assert isinstance(DualAttentionNet(ModelConfig()).head[3], torch.nn.LeakyReLU)
+def test_risk_head_defaults_to_linear_and_old_configs_rebuild_the_official_relu_mlp_head():
+    head = DualAttentionNet(ModelConfig()).head
+    assert isinstance(head[-1], torch.nn.Linear) and head[-1].in_features == 512 and len(head) == 2
+    assert isinstance(DualAttentionNet(ModelConfig(risk_head="mlp")).head[3], torch.nn.LeakyReLU)
     old = ModelConfig().to_dict()
-    del old["risk_activation"]  # a card written before the field existed
+    del old["risk_activation"], old["risk_head"]  # a card written before the fields existed
     cfg = ModelConfig.from_dict(old)
-    assert cfg.risk_activation == "relu"
+    assert (cfg.risk_activation, cfg.risk_head) == ("relu", "mlp")
     assert isinstance(DualAttentionNet(cfg).head[3], torch.nn.ReLU)
     with pytest.raises(ValueError):
-        DualAttentionNet(ModelConfig(risk_activation="tanhh"))
+        DualAttentionNet(ModelConfig(risk_head="mlp", risk_activation="tanhh"))
+    with pytest.raises(ValueError):
+        DualAttentionNet(ModelConfig(risk_head="deep"))
 
 
 def test_leaky_head_gives_distinct_risks_where_relu_head_has_a_floor():
     torch.manual_seed(0)
-    relu = DualAttentionNet(ModelConfig(risk_activation="relu")).eval()
-    leaky = DualAttentionNet(ModelConfig(risk_activation="leaky_relu")).eval()
+    relu = DualAttentionNet(ModelConfig(risk_head="mlp", risk_activation="relu")).eval()
+    leaky = DualAttentionNet(ModelConfig(risk_head="mlp", risk_activation="leaky_relu")).eval()
     leaky.load_state_dict(relu.state_dict())  # same weights, only the activation differs
     lin = relu.head[2]
     with torch.no_grad():

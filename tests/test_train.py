@@ -16,7 +16,9 @@ from hfviz.train import (
     FinetuneConfig,
     PretrainConfig,
     alignment_loss,
+    embed,
     finetune,
+    init_head_from_probe,
     load_pretrained,
     mask_leads,
     pretrain,
@@ -41,7 +43,8 @@ def test_tiny_model_overfits_tiny_batch():
     x, t, e = _data(16)
     torch.manual_seed(0)
     net = DualAttentionNet(TINY)
-    cfg = FinetuneConfig(epochs=40, batch_size=16, lr=3e-3, recon_weight=0.0, patience=100, weight_decay=0.0)
+    cfg = FinetuneConfig(epochs=40, batch_size=16, lr=3e-3, recon_weight=0.0, patience=100, weight_decay=0.0,
+                         head_init="none")
     hist = finetune(net, x, t, e, x, t, e, cfg)
     assert hist["best_val_c"] > 0.95
     assert hist["loss"][-1] < hist["loss"][0]
@@ -82,10 +85,47 @@ def test_pretrain_writes_checkpoint_and_resumes(tmp_path, align):
     assert h2["epoch"] == [1, 2] and h2["recon"][0] == h1["recon"][0]
     loaded = load_pretrained(ck)  # torch.load(weights_only=True) inside
     assert loaded.cfg == TINY
-    relu = load_pretrained(ck, risk_activation="relu")  # the head activation is a fine-tuning choice
+    relu = load_pretrained(ck, risk_head="mlp", risk_activation="relu")  # the head is a fine-tuning choice
     assert relu.cfg.risk_activation == "relu" and isinstance(relu.head[3], torch.nn.ReLU)
-    for a, b in zip(loaded.state_dict().values(), relu.state_dict().values()):
-        assert torch.equal(a, b)
+    enc = {k: v for k, v in loaded.state_dict().items() if not k.startswith("head.")}
+    for k, v in enc.items():
+        assert torch.equal(v, relu.state_dict()[k])
+    assert any(k.startswith("head.") for k in relu.state_dict()) and len(enc) < len(relu.state_dict())
+
+
+def test_probe_head_initialisation_reproduces_a_penalised_cox_fit_on_the_embedding():
+    from lifelines import CoxPHFitter
+    from sklearn.decomposition import PCA
+
+    x, t, e = _data(40, seed=3)
+    torch.manual_seed(0)
+    net = DualAttentionNet(TINY).eval()
+    init_head_from_probe(net, x, t, e, n_components=4, penalizer=0.1)
+    pcs = PCA(4, random_state=0).fit_transform(embed(net, x))
+    z = (pcs - pcs.mean(0)) / pcs.std(0, ddof=1)
+    df = pd.DataFrame(z, columns=list("abcd")).assign(T=t, E=e)
+    ref = CoxPHFitter(penalizer=0.1).fit(df, "T", "E").predict_log_partial_hazard(df).to_numpy()
+    with torch.no_grad():
+        ours = net.predict_log_risk(torch.from_numpy(x)).numpy()
+    # lifelines centres its log partial hazard; the head's offset is arbitrary for Cox
+    np.testing.assert_allclose(ours - ours.mean(), ref - ref.mean(), atol=1e-4)
+
+
+def test_finetune_keeps_the_probe_head_when_no_epoch_validates_better():
+    x, t, e = _data(40, seed=4)
+    torch.manual_seed(0)
+    net = DualAttentionNet(TINY)
+    hist = finetune(net, x, t, e, x, t, e, FinetuneConfig(epochs=0, batch_size=16))
+    assert hist["best_epoch"] == 0 and hist["best_val_c"] == pytest.approx(hist["probe_val_c"])
+    probe = DualAttentionNet(TINY).eval()
+    probe.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        before = net.predict_log_risk(torch.from_numpy(x)).clone()
+    init_head_from_probe(probe, x, t, e)
+    with torch.no_grad():
+        torch.testing.assert_close(probe.predict_log_risk(torch.from_numpy(x)), before)
+    with pytest.raises(ValueError, match="event"):
+        init_head_from_probe(net, x, t, np.zeros_like(e))
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -180,3 +220,22 @@ def test_measurement_cox_on_shared_folds_is_resumable(tmp_path):
     assert s["oracle_ecg_c"]["n_folds"] == 2
     lo, hi = s["variants"][0]["c_index"]["ci95"]
     assert lo <= s["variants"][0]["c_index"]["mean"] <= hi
+
+
+def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path):
+    from hfviz.dataset import save_dataset
+    from hfviz.evaluate import FinetuneConfig, Variant, _fold_task, _pool, evaluate_cohort, load_cohort
+
+    fake = _fake_cohort(seed=1)
+    save_dataset(tmp_path / "cohort", fake.beats_mv, fake.table, fake.meta)
+    c = load_cohort(tmp_path / "cohort")
+    v = [Variant("measurement Cox", "cox"), Variant("probe: random-init embedding + Cox", "probe")]
+    folds = {"measurement Cox": 2, "probe: random-init embedding + Cox": 2}
+    here = evaluate_cohort(c, v, out_jsonl=tmp_path / "rows.jsonl", ft=FinetuneConfig(), folds=folds)
+    with _pool(2) as ex:
+        futs = [ex.submit(_fold_task, str(tmp_path / "cohort"), i, v, FinetuneConfig(), folds, set(), 1) for i in (0, 1)]
+        there = [r for f in futs for r in f.result()[1]]
+    key = lambda r: (r["variant"], r["seed"], r["fold"])  # noqa: E731
+    assert sorted(map(key, here)) == sorted(map(key, there)) and len(there) == 4
+    for a, b in zip(sorted(here, key=key), sorted(there, key=key)):
+        assert a["c_index"] == pytest.approx(b["c_index"]) and a["test_idx"] == b["test_idx"]
