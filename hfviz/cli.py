@@ -76,7 +76,7 @@ def _add_model_common(p) -> None:
     p.add_argument("--runs", default="runs", help="folder for checkpoints and per-fold logs (default: runs)")
     p.add_argument("--pretrain-n", type=int, default=None,
                    help="ECGs in the simulated pretraining corpus (default: preset size 20000 in DATA/pretrain; "
-                        "N uses DATA/pretrain-N; evaluation.md used 4000)")
+                        "N uses DATA/pretrain-N)")
     p.add_argument("--pretrain-epochs", type=int, default=5, help="pretraining epochs (default 5)")
     p.add_argument("--pretrain-align", choices=["infonce", "cosine"], default="infonce",
                    help="alignment of the shipped model's pretraining (default infonce; the paper's is cosine)")

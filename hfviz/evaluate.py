@@ -409,8 +409,9 @@ def summarise(rows: list[dict], c: Cohort, variants: list[Variant]) -> dict:
                 "wins": int((d > 0).sum())}
 
     names = [v.name for v in variants]
-    for a, b in [("pretrained (cosine)", "scratch"), ("pretrained (InfoNCE)", "scratch"),
-                 ("pretrained (InfoNCE)", "pretrained (cosine)"), ("scratch", "measurement Cox"),
+    for a, b in [("pretrained (InfoNCE)", "scratch"), ("pretrained (cosine)", "scratch"),
+                 ("pretrained (InfoNCE)", "pretrained (cosine)"), ("pretrained (InfoNCE)", "measurement Cox"),
+                 ("pretrained (cosine)", "measurement Cox"), ("scratch", "measurement Cox"),
                  ("probe: pretrained (cosine) embedding + Cox", "probe: random-init embedding + Cox"),
                  ("probe: pretrained (InfoNCE) embedding + Cox", "probe: random-init embedding + Cox")]:
         if a in names and b in names:
@@ -485,16 +486,16 @@ LIMITATIONS = [
 
 @dataclass
 class ReproduceConfig:
-    """Sizes and epochs of ``python -m hfviz reproduce`` (chosen for ~30 min on 2 CPU cores)."""
+    """Sizes and epochs of ``python -m hfviz reproduce`` and ``evaluate`` (chosen for 2 CPU cores: see the README)."""
 
     data_dir: str = "data"  # simulated datasets (data/pretrain, data/mi, data/hyp)
     models_dir: str = "models"  # shipped outputs
     runs_dir: str = "runs"  # pretraining checkpoints and per-fold logs (not shipped)
     pretrain_n: int | None = None  # ECGs in the simulated pretraining corpus (None = preset default, 20,000, in
-    # data/pretrain; an int n uses data/pretrain-n; models/evaluation.md was measured with 4000)
-    pretrain_epochs: int = 5  # pretraining epochs (paper: 300 on a GPU; evaluation.md used 3)
+    # data/pretrain; an int n uses data/pretrain-n)
+    pretrain_epochs: int = 5  # pretraining epochs (paper: 300 on a GPU)
     pretrain_align: str = "infonce"  # alignment of the shipped model: CLIP-style InfoNCE (METHOD.md: the stronger
-    # choice; the paper's positive-only cosine collapses to one embedding direction). evaluation.md used "cosine"
+    # choice; the paper's positive-only cosine collapses to one embedding direction)
     finetune_epochs: int = 6  # fine-tuning epochs (early stopping on validation C; paper: 100): sized so that the
     # full 10-fold table fits ~90 min on 2 CPU cores
     mi_n: int | None = None  # cohort sizes (None = preset default)
@@ -507,9 +508,9 @@ class ReproduceConfig:
     # "mlp": the official 3-unit head (LeakyReLU), randomly initialised as in the paper
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
 
-    def finetune_config(self, seed: int | None = None) -> FinetuneConfig:
+    def finetune_config(self) -> FinetuneConfig:
         """Fine-tuning settings: epochs, learning rate, and the head initialisation that goes with ``risk_head``."""
-        return FinetuneConfig(epochs=self.finetune_epochs, lr=self.finetune_lr, seed=self.seed if seed is None else seed,
+        return FinetuneConfig(epochs=self.finetune_epochs, lr=self.finetune_lr, seed=self.seed,
                               head_init="probe" if self.risk_head == "linear" else "none")
 
     @property
@@ -518,20 +519,17 @@ class ReproduceConfig:
         return 20000 if self.pretrain_n is None else self.pretrain_n
 
 
-def pretrain_checkpoint_name(rc: ReproduceConfig, align: str) -> str:
-    """File name of the pretraining checkpoint for ``rc`` and ``align`` (corpus and epochs in the name).
+def _corpus_name(rc: ReproduceConfig) -> str:
+    return "pretrain" if rc.pretrain_n is None else f"pretrain-{rc.pretrain_n}"
 
-    The 4,000-ECG x 3-epoch runs behind models/evaluation.md keep their original names
-    (``pretrain_cosine.pt``, ``pretrain_infonce.pt``) so those runs stay resumable.
-    """
-    if rc.pretrain_n == 4000 and rc.pretrain_epochs == 3:
-        return f"pretrain_{align}.pt"
-    corpus = "pretrain" if rc.pretrain_n is None else f"pretrain-{rc.pretrain_n}"
-    return f"pretrain_{align}_{corpus}_{rc.pretrain_epochs}ep.pt"
+
+def pretrain_checkpoint_name(rc: ReproduceConfig, align: str) -> str:
+    """File name of the pretraining checkpoint for ``rc`` and ``align`` (corpus and epochs in the name)."""
+    return f"pretrain_{align}_{_corpus_name(rc)}_{rc.pretrain_epochs}ep.pt"
 
 
 def _pretrain_dir(rc: ReproduceConfig) -> Path:
-    return Path(rc.data_dir) / ("pretrain" if rc.pretrain_n is None else f"pretrain-{rc.pretrain_n}")
+    return Path(rc.data_dir) / _corpus_name(rc)
 
 
 def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
@@ -719,8 +717,8 @@ def pretrain_all(rc: ReproduceConfig, aligns) -> dict[str, Path]:
 
 def eval_log_name(rc: ReproduceConfig, cohort: str) -> str:
     """Per-fold JSONL log of ``cohort`` under this configuration (different settings never share a log)."""
-    return (f"eval_{cohort}_{Path(pretrain_checkpoint_name(rc, 'x')).stem.removeprefix('pretrain_x_')}_"
-            f"{rc.risk_head}_lr{rc.finetune_lr:g}_ft{rc.finetune_epochs}_seed{rc.seed}.jsonl")
+    return (f"eval_{cohort}_{_corpus_name(rc)}_{rc.pretrain_epochs}ep_{rc.risk_head}_lr{rc.finetune_lr:g}_"
+            f"ft{rc.finetune_epochs}_seed{rc.seed}.jsonl")
 
 
 def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: int = 10, extra_folds: int = 10,
@@ -749,7 +747,11 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     n_folds = max(folds.values())
     # the larger cohort first: its folds are the long tasks (longest-first keeps the workers busy)
     order = sorted(cohorts, key=lambda c: -(dirs[c] / "median_beats.npy").stat().st_size)
-    tasks = [(c, i) for c in order for i in range(n_folds)]
+    all_folds = {c: cv_folds(load_cohort(dirs[c]).event) for c in cohorts}
+    todo = {c: {(v.name, all_folds[c][i][0], all_folds[c][i][1]) for v in variants for i in range(folds[v.name])}
+            - _done(logs[c]) for c in cohorts}
+    tasks = [(c, i) for c in order for i in range(n_folds)
+             if any((v.name, *all_folds[c][i][:2]) in todo[c] for v in variants)]
     by_dir = {str(dirs[c]): c for c in cohorts}
     if rc.workers > 1:
         with _pool(rc.workers) as ex:
@@ -764,7 +766,7 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         for c, i in tasks:
             d, rows = _fold_task(str(dirs[c]), i, variants, ft, folds, _done(logs[c]), rc.threads)
             _append(logs[c], rows)
-    wall = time.perf_counter() - t_start
+    _log(f"evaluate: all folds done in {(time.perf_counter() - t_start) / 60:.1f} min")
     out = Path(rc.models_dir)
     out.mkdir(parents=True, exist_ok=True)
     jpath = out / "evaluation.json"
@@ -774,7 +776,6 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         rows = _read_rows(logs[cohort])
         s = summarise(rows, c, variants)
         s["wall_seconds_all_folds"] = round(sum(r["wall_s"] for r in rows), 1)
-        s["wall_seconds_this_run_all_cohorts"] = round(wall, 1)
         s["n_subjects"], s["n_events"] = len(c.event), int(c.event.sum())
         s["main_folds"], s["extra_folds"], s["probe_folds"] = main_folds, extra_folds, probe_folds
         s["finetune_epochs"], s["patience"] = rc.finetune_epochs, ft.patience
@@ -808,10 +809,9 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     for cohort, s in results.items():
         md.append(markdown_table(s, f"{cohort.upper()}-like: {s['n_subjects']} subjects, {s['n_events']} events", [
             f"Folds: main rows {s['main_folds']}, extra rows {s['extra_folds']}, probe rows {s.get('probe_folds', 0)}; "
-            f"fine-tuning up to {s['finetune_epochs']} epochs (patience {s['patience']}); summed wall time of this "
-            f"cohort's rows {s['wall_seconds_all_folds'] / 60:.1f} min (1 torch thread each); the whole run "
-            f"{s.get('wall_seconds_this_run_all_cohorts', float('nan')) / 60:.1f} min on 2 CPU cores "
-            f"({s.get('config', {}).get('workers', '?')} worker processes)."]))
+            f"fine-tuning up to {s['finetune_epochs']} epochs (patience {s['patience']}); summed process time of "
+            f"this cohort's rows {s['wall_seconds_all_folds'] / 60:.1f} min (1 torch thread each, "
+            f"{s.get('config', {}).get('workers', '?')} worker processes on 2 CPU cores)."]))
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     jpath.write_text(json.dumps({"results": results, "notes": notes, "config": _asdict_plain(rc)}, indent=1, default=float))
     (out / "evaluation.md").write_text("\n".join(md))

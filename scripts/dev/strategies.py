@@ -15,11 +15,12 @@ from hfviz.survival import concordance_index
 from hfviz.train import FinetuneConfig, finetune, load_pretrained, predict
 
 torch.set_num_threads(1)
-data, ckpt, strategies, n_folds = sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
+data, ckpt, strategies = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+lo, _, hi = sys.argv[4].rpartition(":")  # "N" = the first N folds, "A:B" = folds A..B-1
 c = load_cohort(data)
 t, e = c.time, c.event
 feats = measurement_table(c.beats_mv, c.table)
-for seed, k, tr, te in cv_folds(e)[:n_folds]:
+for seed, k, tr, te in cv_folds(e)[int(lo or 0):int(hi)]:
     fit, val = inner_split(tr, e, seed)
     trainval = np.concatenate([fit, val])
     cox = fit_measurement_cox(feats.iloc[trainval], t[trainval], e[trainval])
@@ -32,9 +33,16 @@ for seed, k, tr, te in cv_folds(e)[:n_folds]:
             ft = FinetuneConfig(epochs=0, seed=seed)
         elif s.startswith("lpft"):
             ft = FinetuneConfig(epochs=10, seed=seed, lr=float(s[4:]))
-        elif s == "full":
+        elif s == "full":  # the paper's recipe: official head, random init, lr 1e-3
             ft = FinetuneConfig(epochs=10, seed=seed, head_init="none")
-        net = load_pretrained(ckpt, risk_head="mlp" if s == "full" else "linear")
+        elif s == "scratch-lpft3e-4":
+            ft = FinetuneConfig(epochs=10, seed=seed, lr=3e-4)
+        if s.startswith("scratch"):
+            from hfviz.model import DualAttentionNet
+
+            net = DualAttentionNet()
+        else:
+            net = load_pretrained(ckpt, risk_head="mlp" if s == "full" else "linear")
         h = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], ft, desc=s)
         ct = concordance_index(t[te], predict(net, c.x[te]), e[te])
         print(f"fold {seed}/{k} {s}: test C {ct:.3f} val {h['best_val_c']:.3f} @{h['best_epoch']} "
