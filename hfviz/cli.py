@@ -103,9 +103,10 @@ def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pretrain the network on ECGs + report text (reconstruction + alignment)")
     p.add_argument("--corpus", required=True, help="dataset folder (median_beats.npy, cohort.csv with report/scp_codes)")
     p.add_argument("--out", required=True, help="checkpoint file to write (resumed if it exists)")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=5, help="pretraining epochs (default 5, as the shipped models)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--align", choices=["cosine", "infonce", "none"], default="cosine")
+    p.add_argument("--align", choices=["cosine", "infonce", "none"], default="infonce",
+                   help="text alignment: infonce (default, the shipped models), cosine (the paper's) or none")
     p.add_argument("--text-mode", choices=["scp", "report", "both"], default="scp")
     p.add_argument("--text-emb", default=None, help="precomputed text embeddings .npy (N, D) instead of MiniLM")
     p.add_argument("--text-ids", default=None, help="ids for --text-emb, one per line or CSV with an id column")
@@ -168,8 +169,8 @@ def _add_evaluate(sub) -> None:
                    help="folds (of 10) for pretrained (--pretrain-align) / scratch / measurement Cox")
     p.add_argument("--extra-folds", type=int, default=10, help="folds for the ablations and the other alignment")
     p.add_argument("--probe-folds", type=int, default=10, help="folds for the frozen-embedding probe rows")
-    p.add_argument("--aligns", nargs="+", choices=["infonce", "cosine"], default=["infonce", "cosine"],
-                   help="pretraining alignments to compare (each pretrains once on the corpus)")
+    p.add_argument("--aligns", nargs="+", choices=["infonce", "cosine", "none"], default=["infonce", "cosine", "none"],
+                   help="pretraining alignments to compare, 'none' = reconstruction only (each pretrains once)")
     _add_model_common(p)
     p.set_defaults(func=_cmd_evaluate)
 

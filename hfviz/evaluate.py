@@ -409,11 +409,14 @@ def summarise(rows: list[dict], c: Cohort, variants: list[Variant]) -> dict:
                 "wins": int((d > 0).sum())}
 
     names = [v.name for v in variants]
-    for a, b in [("pretrained (InfoNCE)", "scratch"), ("pretrained (cosine)", "scratch"),
-                 ("pretrained (InfoNCE)", "pretrained (cosine)"), ("pretrained (InfoNCE)", "measurement Cox"),
+    recon = "pretrained (reconstruction only)"
+    for a, b in [("pretrained (InfoNCE)", "scratch"), ("pretrained (cosine)", "scratch"), (recon, "scratch"),
+                 ("pretrained (InfoNCE)", "pretrained (cosine)"), ("pretrained (InfoNCE)", recon),
+                 ("pretrained (cosine)", recon), ("pretrained (InfoNCE)", "measurement Cox"),
                  ("pretrained (cosine)", "measurement Cox"), ("scratch", "measurement Cox"),
                  ("probe: pretrained (cosine) embedding + Cox", "probe: random-init embedding + Cox"),
-                 ("probe: pretrained (InfoNCE) embedding + Cox", "probe: random-init embedding + Cox")]:
+                 ("probe: pretrained (InfoNCE) embedding + Cox", "probe: random-init embedding + Cox"),
+                 ("probe: pretrained (reconstruction only) embedding + Cox", "probe: random-init embedding + Cox")]:
         if a in names and b in names:
             p = paired(a, b)
             if p:
@@ -543,7 +546,7 @@ def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     pre_dir = _pretrain_dir(rc)
     ensure_dataset("pretrain", pre_dir, n=rc.pretrain_n, seed=rc.data_seed, workers=rc.workers)
     pre = load_cohort(pre_dir)
-    text = embed_table(pre.table, mode="scp", cache_dir=pre_dir)
+    text = embed_table(pre.table, mode="scp", cache_dir=pre_dir) if align != "none" else None
     torch.manual_seed(rc.seed)
     cfg = PretrainConfig(epochs=rc.pretrain_epochs, align=align, seed=rc.seed)
     pretrain(DualAttentionNet(ModelConfig()), pre.x, text, cfg, checkpoint=ckpt)
@@ -669,15 +672,15 @@ def reproduce(rc: ReproduceConfig) -> dict:
     return cards
 
 
-def standard_variants(cosine_ckpt: str | Path | None, infonce_ckpt: str | Path | None, *,
-                      risk_head: str = "linear") -> list[Variant]:
-    """The table's rows: the network pretrained with each alignment whose checkpoint is given, from
-    scratch, the measurement-Cox baseline, the ablations (from scratch) and the frozen-embedding probes."""
-    vs = []
-    if infonce_ckpt:
-        vs.append(Variant("pretrained (InfoNCE)", "net", pretrained=str(infonce_ckpt)))
-    if cosine_ckpt:
-        vs.append(Variant("pretrained (cosine)", "net", pretrained=str(cosine_ckpt)))
+#: Row labels of the pretraining alignments ("none" = reconstruction-only pretraining, no text).
+ALIGN_LABELS = {"infonce": "InfoNCE", "cosine": "cosine", "none": "reconstruction only"}
+
+
+def standard_variants(ckpts: dict[str, str | Path], *, risk_head: str = "linear") -> list[Variant]:
+    """The table's rows: the network pretrained with each alignment in ``ckpts`` ({align: checkpoint}),
+    from scratch, the measurement-Cox baseline, the ablations (from scratch) and the frozen-embedding probes."""
+    aligns = [a for a in ALIGN_LABELS if a in ckpts]
+    vs = [Variant(f"pretrained ({ALIGN_LABELS[a]})", "net", pretrained=str(ckpts[a])) for a in aligns]
     vs += [
         Variant("scratch", "net"),
         Variant("measurement Cox", "cox"),
@@ -685,10 +688,8 @@ def standard_variants(cosine_ckpt: str | Path | None, infonce_ckpt: str | Path |
         Variant("scratch, no temporal attention", "net", model={"use_temporal_attention": False}),
         Variant("scratch, neither attention", "net", model={"use_lead_attention": False, "use_temporal_attention": False}),
     ]
-    if infonce_ckpt:
-        vs.append(Variant("probe: pretrained (InfoNCE) embedding + Cox", "probe", pretrained=str(infonce_ckpt)))
-    if cosine_ckpt:
-        vs.append(Variant("probe: pretrained (cosine) embedding + Cox", "probe", pretrained=str(cosine_ckpt)))
+    vs += [Variant(f"probe: pretrained ({ALIGN_LABELS[a]}) embedding + Cox", "probe", pretrained=str(ckpts[a]))
+           for a in aligns]
     vs.append(Variant("probe: random-init embedding + Cox", "probe"))
     return [replace(v, risk_head=risk_head) if v.kind == "net" else v for v in vs]
 
@@ -722,7 +723,7 @@ def eval_log_name(rc: ReproduceConfig, cohort: str) -> str:
 
 
 def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: int = 10, extra_folds: int = 10,
-                   probe_folds: int = 10, aligns=("infonce", "cosine")) -> dict:
+                   probe_folds: int = 10, aligns=("infonce", "cosine", "none")) -> dict:
     """The results table for ``cohorts`` (paper protocol, all rows on the same folds).
 
     Main rows (network pretrained with ``rc.pretrain_align``, scratch, measurement Cox) run on the first
@@ -735,8 +736,8 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     runs = Path(rc.runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
     ckpts = pretrain_all(rc, aligns)
-    variants = standard_variants(ckpts.get("cosine"), ckpts.get("infonce"), risk_head=rc.risk_head)
-    main = {f"pretrained ({'InfoNCE' if rc.pretrain_align == 'infonce' else 'cosine'})", "scratch", "measurement Cox"}
+    variants = standard_variants(ckpts, risk_head=rc.risk_head)
+    main = {f"pretrained ({ALIGN_LABELS[rc.pretrain_align]})", "scratch", "measurement Cox"}
     folds = {v.name: (main_folds if v.name in main else probe_folds if v.kind == "probe" else extra_folds)
              for v in variants}
     ft = rc.finetune_config()
@@ -797,8 +798,8 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         f"Probe rows: frozen encoder, the same probe head fitted on the whole training half (fit + validation), "
         f"no fine-tuning: what the representation alone carries.",
         f"Pretraining: {rc.pretrain_epochs} epochs on {rc.pretrain_corpus_n} simulated ECGs with SCP-prompt text "
-        "(all-MiniLM-L6-v2), reconstruction + alignment (InfoNCE or the paper's positive-only cosine), "
-        "whole-lead masking.",
+        "(all-MiniLM-L6-v2), reconstruction + alignment (InfoNCE or the paper's positive-only cosine) or "
+        "reconstruction only (no text), whole-lead masking.",
         "C-index CI: bootstrap of the fold-mean C (test subjects resampled within folds, 200 reps).",
         "AUC: cumulative/dynamic with IPCW; IBS over 6-72 months; both use the fold's training censoring distribution.",
         "measurement Cox: lifelines CoxPHFitter(penalizer=0.1) on preprocess.measure() intervals of the 10-s strip "

@@ -239,3 +239,15 @@ def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path
     assert sorted(map(key, here)) == sorted(map(key, there)) and len(there) == 4
     for a, b in zip(sorted(here, key=key), sorted(there, key=key)):
         assert a["c_index"] == pytest.approx(b["c_index"]) and a["test_idx"] == b["test_idx"]
+
+
+def test_reconstruction_only_pretraining_runs_without_text_and_gets_its_own_table_rows(tmp_path):
+    from hfviz.evaluate import standard_variants
+
+    x, _, _ = _data(16)
+    h = pretrain(DualAttentionNet(TINY), x, None, PretrainConfig(epochs=1, batch_size=8, align="none"),
+                 checkpoint=tmp_path / "none.pt")
+    assert np.isfinite(h["recon"][0]) and h["align"] == [0.0]
+    names = [v.name for v in standard_variants({"none": tmp_path / "none.pt", "infonce": "x.pt"})]
+    assert names[:2] == ["pretrained (InfoNCE)", "pretrained (reconstruction only)"]
+    assert "probe: pretrained (reconstruction only) embedding + Cox" in names and "pretrained (cosine)" not in names
