@@ -413,7 +413,7 @@ def summarise(rows: list[dict], c: Cohort, variants: list[Variant]) -> dict:
     for a, b in [("pretrained (InfoNCE)", "scratch"), ("pretrained (cosine)", "scratch"), (recon, "scratch"),
                  ("pretrained (InfoNCE)", "pretrained (cosine)"), ("pretrained (InfoNCE)", recon),
                  ("pretrained (cosine)", recon), ("pretrained (InfoNCE)", "measurement Cox"),
-                 ("pretrained (cosine)", "measurement Cox"), ("scratch", "measurement Cox"),
+                 ("pretrained (cosine)", "measurement Cox"), (recon, "measurement Cox"), ("scratch", "measurement Cox"),
                  ("probe: pretrained (cosine) embedding + Cox", "probe: random-init embedding + Cox"),
                  ("probe: pretrained (InfoNCE) embedding + Cox", "probe: random-init embedding + Cox"),
                  ("probe: pretrained (reconstruction only) embedding + Cox", "probe: random-init embedding + Cox")]:
