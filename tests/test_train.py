@@ -222,7 +222,10 @@ def test_measurement_cox_on_shared_folds_is_resumable(tmp_path):
     assert lo <= s["variants"][0]["c_index"]["mean"] <= hi
 
 
-def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path):
+def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path, monkeypatch):
+    import sys
+    import types
+
     from hfviz.dataset import save_dataset
     from hfviz.evaluate import FinetuneConfig, Variant, _fold_task, _pool, evaluate_cohort, load_cohort
 
@@ -232,6 +235,9 @@ def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path
     v = [Variant("measurement Cox", "cox"), Variant("probe: random-init embedding + Cox", "probe")]
     folds = {"measurement Cox": 2, "probe: random-init embedding + Cox": 2}
     here = evaluate_cohort(c, v, out_jsonl=tmp_path / "rows.jsonl", ft=FinetuneConfig(), folds=folds)
+    # spawned workers re-run the parent's __main__; inside pytest that may be a page script an AppTest
+    # left behind, so give them a clean one (under the CLI, multiprocessing skips hfviz.__main__ itself)
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     with _pool(2) as ex:
         futs = [ex.submit(_fold_task, str(tmp_path / "cohort"), i, v, FinetuneConfig(), folds, set(), 1) for i in (0, 1)]
         there = [r for f in futs for r in f.result()[1]]
