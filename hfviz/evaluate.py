@@ -748,7 +748,8 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     n_folds = max(folds.values())
     # the larger cohort first: its folds are the long tasks (longest-first keeps the workers busy)
     order = sorted(cohorts, key=lambda c: -(dirs[c] / "median_beats.npy").stat().st_size)
-    all_folds = {c: cv_folds(load_cohort(dirs[c]).event) for c in cohorts}
+    loaded = {c: load_cohort(dirs[c]) for c in cohorts}  # events for the fold list here, everything for the summary
+    all_folds = {c: cv_folds(loaded[c].event) for c in cohorts}
     todo = {c: {(v.name, all_folds[c][i][0], all_folds[c][i][1]) for v in variants for i in range(folds[v.name])}
             - _done(logs[c]) for c in cohorts}
     tasks = [(c, i) for c in order for i in range(n_folds)
@@ -773,7 +774,7 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
     jpath = out / "evaluation.json"
     results = json.loads(jpath.read_text()).get("results", {}) if jpath.is_file() else {}  # other cohorts are kept
     for cohort in cohorts:
-        c = load_cohort(dirs[cohort])
+        c = loaded[cohort]
         rows = _read_rows(logs[cohort])
         s = summarise(rows, c, variants)
         s["wall_seconds_all_folds"] = round(sum(r["wall_s"] for r in rows), 1)
