@@ -2,7 +2,10 @@
 simulated cohorts (simulator seed 1: data/dev-mi, data/dev-hyp), so that choosing the strategy never
 sees the evaluation cohorts or their test folds.
 
-    python scripts/dev/strategies.py data/dev-mi runs/pretrain_infonce_pretrain_5ep.pt lp,lpft1e-4,lpft3e-4,full 4
+    PYTHONPATH=. python scripts/dev/strategies.py data/dev-mi runs/pretrain_infonce_pretrain_5ep.pt lp,lpft1e-4,lpft3e-4,lpft1e-3,full 4
+
+Strategies: lp (probe head only), lpft<lr> (probe head, then fine-tuning at lr), full (official 3-unit
+head, random init, lr 1e-3). The last argument is "N" (first N CV folds) or "A:B" (folds A..B-1).
 """
 import sys
 import time
@@ -35,14 +38,9 @@ for seed, k, tr, te in cv_folds(e)[int(lo or 0):int(hi)]:
             ft = FinetuneConfig(epochs=10, seed=seed, lr=float(s[4:]))
         elif s == "full":  # the paper's recipe: official head, random init, lr 1e-3
             ft = FinetuneConfig(epochs=10, seed=seed, head_init="none")
-        elif s == "scratch-lpft3e-4":
-            ft = FinetuneConfig(epochs=10, seed=seed, lr=3e-4)
-        if s.startswith("scratch"):
-            from hfviz.model import DualAttentionNet
-
-            net = DualAttentionNet()
         else:
-            net = load_pretrained(ckpt, risk_head="mlp" if s == "full" else "linear")
+            raise SystemExit(f"unknown strategy {s!r}")
+        net = load_pretrained(ckpt, risk_head="mlp" if s == "full" else "linear")
         h = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], ft, desc=s)
         ct = concordance_index(t[te], predict(net, c.x[te]), e[te])
         print(f"fold {seed}/{k} {s}: test C {ct:.3f} val {h['best_val_c']:.3f} @{h['best_epoch']} "
