@@ -10,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from hfviz import report, ui
+from hfviz.dashboard import report as report
+from hfviz.dashboard import ui
 
 st.set_page_config(page_title="hfviz — heart-failure risk from a 12-lead ECG", page_icon=":material/ecg_heart:",
                    layout="wide")

@@ -9,7 +9,7 @@ and are not for clinical decisions.
 """
 
 from hfviz.errors import DataFormatError, ECGFormatError, HfvizError, ModelFileError
-from hfviz.record import LEADS, ECGRecord
+from hfviz.ecg.record import LEADS, ECGRecord
 
 __all__ = ["LEADS", "ECGRecord", "HfvizError", "ECGFormatError", "DataFormatError", "ModelFileError"]
 __version__ = "0.1.0"

@@ -44,9 +44,9 @@ def bench_read_preprocess(*, repeats: int = 10) -> dict:
 
     import numpy as np
 
-    from hfviz.io import read_ecg
-    from hfviz.preprocess import prepare
-    from hfviz.record import LEADS
+    from hfviz.ecg.io import read_ecg
+    from hfviz.ecg.prepare import prepare
+    from hfviz.ecg.record import LEADS
 
     sample = Path(__file__).resolve().parents[2] / "shared" / "ecg-samples" / "cardiosoft" / "example-XML1.xml"
     if sample.is_file():
@@ -76,8 +76,8 @@ def bench_read_preprocess(*, repeats: int = 10) -> dict:
 def bench_simulate(*, n: int = 1000, workers: int = 2, preset: str = "mi") -> dict:
     """Time simulating ``n`` SYNTHETIC ECGs with median beats (target: 1,000 in < 60 s on 2 cores).
 
-    Runs :func:`hfviz.cohorts.generate_cohort` -- strip simulation, the upload pipeline
-    (:func:`hfviz.preprocess.prepare`: cleaning, R peaks, median beat, measurements), report
+    Runs :func:`hfviz.synthetic.cohorts.generate_cohort` -- strip simulation, the upload pipeline
+    (:func:`hfviz.ecg.prepare.prepare`: cleaning, R peaks, median beat, measurements), report
     text and outcomes -- with ``workers`` processes, once (it is long). Also times the pieces
     on 50 ECGs in this process.
 
@@ -91,16 +91,16 @@ def bench_simulate(*, n: int = 1000, workers: int = 2, preset: str = "mi") -> di
 
     import numpy as np
 
-    from hfviz import preprocess as pp
-    from hfviz import simulate as sim
-    from hfviz.cohorts import generate_cohort
+    from hfviz.ecg import prepare as ecg_prepare
+    from hfviz.synthetic import simulate as sim
+    from hfviz.synthetic.cohorts import generate_cohort
 
     sims, preps = [], []
     for i in range(50):
         t0 = time.perf_counter()
         rec, _ = sim.simulate(("normal", "lbbb", "af", "lvh", "mi_inferior")[i % 5], seed=i)
         t1 = time.perf_counter()
-        pp.prepare(rec)
+        ecg_prepare.prepare(rec)
         preps.append(time.perf_counter() - t1)
         sims.append(t1 - t0)
     t0 = time.perf_counter()
@@ -115,7 +115,7 @@ def bench_simulate(*, n: int = 1000, workers: int = 2, preset: str = "mi") -> di
         "simulate_ms": 1000.0 * float(np.median(sims)),
         "prepare_ms": 1000.0 * float(np.median(preps)),
         "beats_shape": list(beats.shape),
-        "median_beats": "hfviz.preprocess.prepare on the noisy strip (same pipeline as uploads)",
+        "median_beats": "hfviz.ecg.prepare.prepare on the noisy strip (same pipeline as uploads)",
     }
 
 
@@ -139,7 +139,7 @@ def bench_model(*, threads: int = 2, repeats: int = 20, batch: int = 256) -> dic
     from safetensors.torch import save_file
     from torch.utils.flop_counter import FlopCounterMode
 
-    from hfviz.model import DualAttentionNet, ModelConfig, count_parameters
+    from hfviz.risk.network import DualAttentionNet, ModelConfig, count_parameters
 
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -207,9 +207,9 @@ def _bench_models_dir(tmp: str) -> tuple[str | None, str]:
     import torch
 
     from hfviz.errors import ModelFileError
-    from hfviz.model import DualAttentionNet, ModelConfig
-    from hfviz.risk import load_risk_model, save_risk_model
-    from hfviz.survival import breslow_baseline
+    from hfviz.risk.network import DualAttentionNet, ModelConfig
+    from hfviz.risk.model import load_risk_model, save_risk_model
+    from hfviz.risk.survival import breslow_baseline
 
     try:
         load_risk_model("mi")
@@ -234,13 +234,122 @@ def _bench_models_dir(tmp: str) -> tuple[str | None, str]:
     return tmp, "SYNTHETIC stand-in models with random weights (models/ not built yet)"
 
 
+def _app_upload(root) -> tuple[list[tuple[str, bytes]], str]:
+    """The upload of the app benchmark: the real CardioSoft sample when present, else a SYNTHETIC CSV.
+
+    Returns
+    -------
+    upload : list of (str, bytes)
+        File name and bytes, as the browser sends them.
+    described : str
+        One line on what the input is.
+    """
+    sample = root.parent / "shared" / "ecg-samples" / "cardiosoft" / "example-XML1.xml"
+    if sample.is_file():
+        return [(sample.name, sample.read_bytes())], "CardioSoft XML sample (real, 10 s, 500 Hz), as uploaded bytes"
+    from hfviz.ecg.record import LEADS
+    from hfviz.synthetic.simulate import simulate
+
+    rec, _ = simulate("normal", seed=0)
+    rows = ["time_s," + ",".join(LEADS)] + [
+        f"{j / rec.fs_hz:.4f}," + ",".join(f"{v:.4f}" for v in rec.signal_mv[:, j]) for j in range(rec.n_samples)]
+    return [("synthetic.csv", "\n".join(rows).encode())], "SYNTHETIC simulated ECG as CSV bytes (10 s, 500 Hz)"
+
+
+def _time_upload_to_risk(upload: list[tuple[str, bytes]], model, *, repeats: int) -> dict[str, float]:
+    """Upload -> risk on screen: assess, then the Patient page's three figures serialised as Streamlit sends them."""
+    from hfviz.dashboard import ecg_figures, risk_figures
+    from hfviz.risk import assess as risk_assess
+    from hfviz.risk.cohort import km_table
+
+    km = km_table(model.cohort_predictions["time_months"], model.cohort_predictions["event"])
+
+    def upload_to_risk():
+        assessment = risk_assess.assess_ecg(upload, model)
+        prepared, risk = assessment.prepared, assessment.risk
+        figs = [ecg_figures.ecg_paper_figure(prepared.strip_mv, prepared.fs_hz),
+                ecg_figures.median_beats_figure(prepared.median_beat_mv, prepared.fs_hz,
+                                                source=prepared.median_source),
+                risk_figures.survival_figure(risk.times_months, risk.survival, km=km)]
+        return [f.to_json() for f in figs]
+
+    return time_call(upload_to_risk, repeats=repeats)
+
+
+def _time_attributions(model, x, *, repeats: int) -> dict:
+    """IG with 64 steps and all four methods on one model input (12, 608); completeness gaps and hooks left."""
+    from hfviz.risk import explain
+
+    res = {
+        "ig_64_steps_s": time_call(lambda: explain.attribute(model, x, method="integrated_gradients", n_steps=64),
+                                   repeats=repeats),
+        "all_methods_s": time_call(lambda: explain.attribute_all(model, x, cohort_beats=model.cohort_beats),
+                                   repeats=max(2, repeats // 2)),
+    }
+    ig = explain.attribute(model, x, method="integrated_gradients", n_steps=64)
+    res["ig_64_completeness_gap"] = float(ig.delta)
+    res["ig_64_relative_gap"] = float(ig.relative_delta)
+    res["hooks_left_on_model"] = explain.hook_count(model.net)
+    return res
+
+
+def time_page_switches(root, upload: list[tuple[str, bytes]], *, models_dir: str | None = None,
+                       repeats: int = 5) -> dict:
+    """Time switching between the app's pages with an ECG loaded (``AppTest``, no browser).
+
+    Parameters
+    ----------
+    root : Path
+        Repository root holding ``app.py`` and ``pages/``.
+    upload : list of (str, bytes)
+        The ECG file(s) to upload on the Patient page first.
+    models_dir : str, optional
+        Models folder for the run (sets ``HFVIZ_MODELS_DIR`` for its duration).
+    repeats : int
+        Timed switches per page, after one untimed first visit that fills the caches.
+
+    Returns
+    -------
+    dict
+        ``page_switch_s`` (per page: median/min seconds), ``page_switch_max_median_s`` and
+        ``app_exceptions`` (messages of any exception the pages raised; empty when clean).
+    """
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from hfviz.dashboard.settings import MODELS_DIR_ENV
+    from hfviz.dashboard.ui import K_UPLOAD
+
+    old = os.environ.get(MODELS_DIR_ENV)
+    if models_dir:
+        os.environ[MODELS_DIR_ENV] = models_dir
+    try:
+        at = AppTest.from_file(str(root / "app.py"), default_timeout=120).run()
+        at.switch_page("pages/1_Patient.py").run()
+        at.file_uploader(key=K_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in upload]).run()
+        pages = sorted(p.name for p in (root / "pages").glob("*.py"))
+        for p in pages:  # first visits: compute and cache what each page needs
+            at.switch_page(f"pages/{p}").run()
+        switch = {p: time_call(lambda p=p: at.switch_page(f"pages/{p}").run(), repeats=repeats, warmup=0)
+                  for p in pages}
+        return {"page_switch_s": switch,
+                "page_switch_max_median_s": max(v["median_s"] for v in switch.values()),
+                "app_exceptions": [str(e.value) for e in at.exception]}
+    finally:
+        if old is None:
+            os.environ.pop(MODELS_DIR_ENV, None)
+        else:
+            os.environ[MODELS_DIR_ENV] = old
+
+
 def bench_app(*, repeats: int = 5) -> dict:
     """The dashboard's own code paths: upload -> risk on screen, IG with 64 steps, page switch.
 
-    * ``model_load_s``: :func:`hfviz.risk.load_risk_model` once (cold; the app does it once per
+    * ``model_load_s``: :func:`hfviz.risk.model.load_risk_model` once (cold; the app does it once per
       process through ``st.cache_resource``).
-    * ``upload_to_risk_s``: what the Patient page does with an upload — ``ui.read_and_prepare``
-      on (name, bytes) pairs, ``report.assess`` (log-risk, percentile, group, survival curve),
+    * ``upload_to_risk_s``: what the Patient page does with an upload — ``hfviz.risk.assess.assess_ecg``
+      on (name, bytes) pairs (log-risk, percentile, group, survival curve),
       the 12-lead paper figure, the median-beat figure and the survival figure with the cohort
       KM curve, each serialised to JSON as Streamlit sends it. Target < 3 s.
     * ``ig_64_steps_s``: ``explain.attribute(..., method="integrated_gradients", n_steps=64)``.
@@ -257,64 +366,31 @@ def bench_app(*, repeats: int = 5) -> dict:
 
     import torch
 
-    from hfviz import explain, plots, report
-    from hfviz.cohort_analysis import km_table
-    from hfviz.risk import load_risk_model
+    from hfviz.dashboard.settings import configure_torch
+    from hfviz.risk.assess import prepare_source
+    from hfviz.risk.model import load_risk_model
 
     root = Path(__file__).resolve().parents[1]
-    sample = root.parent / "shared" / "ecg-samples" / "cardiosoft" / "example-XML1.xml"
-    if sample.is_file():
-        upload = [(sample.name, sample.read_bytes())]
-        described = "CardioSoft XML sample (real, 10 s, 500 Hz), as uploaded bytes"
-    else:
-        from hfviz.record import LEADS
-        from hfviz.simulate import simulate
-
-        rec, _ = simulate("normal", seed=0)
-        rows = ["time_s," + ",".join(LEADS)] + [
-            f"{j / rec.fs_hz:.4f}," + ",".join(f"{v:.4f}" for v in rec.signal_mv[:, j]) for j in range(rec.n_samples)]
-        upload = [("synthetic.csv", "\n".join(rows).encode())]
-        described = "SYNTHETIC simulated ECG as CSV bytes (10 s, 500 Hz)"
+    upload, described = _app_upload(root)
     with tempfile.TemporaryDirectory() as tmp:
         mdir, models_described = _bench_models_dir(tmp)
-        from hfviz import ui  # the app's own loader functions (imports streamlit)
-
         threads_before = torch.get_num_threads()
-        ui.configure_torch()  # the app's torch setting (1 intra-op thread unless $HFVIZ_TORCH_THREADS)
-
-        t0 = time.perf_counter()
-        model = load_risk_model("mi", mdir)
-        load_s = time.perf_counter() - t0
-        km = km_table(model.cohort_predictions["time_months"], model.cohort_predictions["event"])
-
-        def upload_to_risk():
-            prepared = ui.read_and_prepare(upload)
-            risk = report.assess(model, prepared.model_input)
-            figs = [plots.ecg_paper_figure(prepared.strip_mv, prepared.fs_hz),
-                    plots.median_beats_figure(prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source),
-                    plots.survival_figure(risk.times_months, risk.survival, km=km)]
-            return [f.to_json() for f in figs]
-
-        prepared = ui.read_and_prepare(upload)
-        x = prepared.model_input
-        res = {
-            "conditions": (f"CPU, torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s) as the app "
-                           f"sets them, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"),
-            "input": described,
-            "models": models_described,
-            "model_load_s": {"median_s": load_s, "min_s": load_s, "repeats": 1},
-            "upload_to_risk_s": time_call(upload_to_risk, repeats=repeats),
-            "ig_64_steps_s": time_call(lambda: explain.attribute(model, x, method="integrated_gradients", n_steps=64),
-                                       repeats=repeats),
-            "all_methods_s": time_call(lambda: explain.attribute_all(model, x, cohort_beats=model.cohort_beats),
-                                       repeats=max(2, repeats // 2)),
-        }
-        ig = explain.attribute(model, x, method="integrated_gradients", n_steps=64)
-        res["ig_64_completeness_gap"] = float(ig.delta)
-        res["ig_64_relative_gap"] = float(ig.relative_delta)
-        res["hooks_left_on_model"] = explain.hook_count(model.net)
-
-        res.update(ui.time_page_switches(root, upload, models_dir=mdir, repeats=repeats))
+        configure_torch()  # the app's own setting: 1 intra-op thread unless $HFVIZ_TORCH_THREADS
+        try:
+            t0 = time.perf_counter()
+            model = load_risk_model("mi", mdir)
+            load_s = time.perf_counter() - t0
+            res = {
+                "conditions": (f"CPU, torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s) as the "
+                               f"app sets them, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"),
+                "input": described,
+                "models": models_described,
+                "model_load_s": {"median_s": load_s, "min_s": load_s, "repeats": 1},
+                "upload_to_risk_s": _time_upload_to_risk(upload, model, repeats=repeats),
+            }
+            res.update(_time_attributions(model, prepare_source(upload).model_input, repeats=repeats))
+            res.update(time_page_switches(root, upload, models_dir=mdir, repeats=repeats))
+        finally:
+            torch.set_num_threads(threads_before)
         res["targets"] = {"upload_to_risk_s": 3.0, "ig_64_steps_s": 2.0, "page_switch_s": 1.0}
-        torch.set_num_threads(threads_before)
         return res

@@ -35,7 +35,7 @@ def info_dict(record, prepared) -> dict:
     """The JSON object ``info`` prints for a record and its preprocessing result."""
     import numpy as np
 
-    from hfviz.record import LEADS
+    from hfviz.ecg.record import LEADS
 
     p2p = np.ptp(record.signal_mv, axis=1)
     return {
@@ -60,8 +60,8 @@ def info_dict(record, prepared) -> dict:
 
 
 def _cmd_info(args) -> int:
-    from hfviz.io import read_ecg
-    from hfviz.preprocess import prepare
+    from hfviz.ecg.io import read_ecg
+    from hfviz.ecg.prepare import prepare
 
     source = args.files[0] if len(args.files) == 1 else list(args.files)
     record = read_ecg(source, fs=args.fs, units=args.units)
@@ -70,62 +70,62 @@ def _cmd_info(args) -> int:
 
 
 # --- model: pretrain / finetune / evaluate / reproduce / predict (helper "model") ----------
+# Training options are generated from the config dataclasses (hfviz.training.config): one source of defaults.
+_DIR_FLAGS = {"data_dir": "--data", "models_dir": "--models", "runs_dir": "--runs"}
+
+
 def _add_model_common(p) -> None:
-    p.add_argument("--data", default="data", help="folder with the simulated datasets (default: data)")
-    p.add_argument("--models", default="models", help="folder for shipped models and tables (default: models)")
-    p.add_argument("--runs", default="runs", help="folder for checkpoints and per-fold logs (default: runs)")
-    p.add_argument("--pretrain-n", type=int, default=None,
-                   help="ECGs in the simulated pretraining corpus (default: preset size 20000 in DATA/pretrain; "
-                        "N uses DATA/pretrain-N)")
-    p.add_argument("--pretrain-epochs", type=int, default=5, help="pretraining epochs (default 5)")
-    p.add_argument("--pretrain-align", choices=["infonce", "cosine"], default="infonce",
-                   help="alignment of the shipped model's pretraining (default infonce; the paper's is cosine)")
-    p.add_argument("--risk-head", choices=["linear", "mlp"], default="linear",
-                   help="linear: Cox-linear head started from a penalised Cox fit on the frozen embedding (default); "
-                        "mlp: the official 3-unit head, randomly initialised")
-    p.add_argument("--finetune-lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
-    p.add_argument("--finetune-epochs", type=int, default=6, help="fine-tuning epochs (early stopping on val C; default 6)")
-    p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process (1 is fastest on shared cores)")
-    p.add_argument("--workers", type=int, default=2, help="processes for independent jobs (default 2)")
+    """ReproduceConfig's options, then every other pretraining (--pretrain-*) and fine-tuning (--finetune-*) setting."""
+    from hfviz.training import config as tc
+
+    tc.add_config_options(p, tc.ReproduceConfig, flags=_DIR_FLAGS,
+                          choices={"pretrain_align": ("infonce", "cosine"), "risk_head": ("linear", "mlp")})
+    tc.add_config_options(p.add_argument_group("pretraining (PretrainConfig)"), tc.PretrainConfig, prefix="pretrain-",
+                          exclude=tc.PRETRAIN_SET_BY_REPRODUCE)
+    tc.add_config_options(p.add_argument_group("fine-tuning (FinetuneConfig; the head initialisation follows "
+                                               "--risk-head)"), tc.FinetuneConfig, prefix="finetune-",
+                          exclude=tc.FINETUNE_SET_BY_REPRODUCE, choices={"ties": ("efron", "breslow")})
 
 
 def _reproduce_config(args):
-    from hfviz.evaluate import ReproduceConfig
+    from hfviz.training import config as tc
 
-    return ReproduceConfig(data_dir=args.data, models_dir=args.models, runs_dir=args.runs, pretrain_n=args.pretrain_n,
-                           pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs, seed=args.seed,
-                           threads=args.threads, pretrain_align=args.pretrain_align, risk_head=args.risk_head,
-                           finetune_lr=args.finetune_lr, workers=max(1, args.workers))
+    values = tc.config_values(args, tc.ReproduceConfig)
+    values["workers"] = max(1, values["workers"])
+    pre = tc.config_values(args, tc.PretrainConfig, prefix="pretrain-", exclude=tc.PRETRAIN_SET_BY_REPRODUCE)
+    fin = tc.config_values(args, tc.FinetuneConfig, prefix="finetune-", exclude=tc.FINETUNE_SET_BY_REPRODUCE)
+    return tc.ReproduceConfig(**values, pretrain_options=tc.non_default(tc.PretrainConfig, pre),
+                              finetune_options=tc.non_default(tc.FinetuneConfig, fin))
 
 
 def _add_pretrain(sub) -> None:
+    from hfviz.training import config as tc
+
     p = sub.add_parser("pretrain", help="pretrain the network on ECGs + report text (reconstruction + alignment)")
     p.add_argument("--corpus", required=True, help="dataset folder (median_beats.npy, cohort.csv with report/scp_codes)")
     p.add_argument("--out", required=True, help="checkpoint file to write (resumed if it exists)")
-    p.add_argument("--epochs", type=int, default=5, help="pretraining epochs (default 5, as the shipped models)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--align", choices=["cosine", "infonce", "none"], default="infonce",
-                   help="text alignment: infonce (default, the shipped models), cosine (the paper's) or none")
+    # epochs and alignment default to the shipped models' (ReproduceConfig), the rest to PretrainConfig's
+    tc.add_config_options(p, tc.PretrainConfig, choices={"align": tc.ALIGNMENTS},
+                          defaults={"epochs": tc.ReproduceConfig.pretrain_epochs, "align": tc.ReproduceConfig.pretrain_align})
     p.add_argument("--text-mode", choices=["scp", "report", "both"], default="scp")
     p.add_argument("--text-emb", default=None, help="precomputed text embeddings .npy (N, D) instead of MiniLM")
     p.add_argument("--text-ids", default=None, help="ids for --text-emb, one per line or CSV with an id column")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
+    tc.add_config_options(p, tc.ReproduceConfig, only=("threads",))
     p.set_defaults(func=_cmd_pretrain)
 
 
 def _cmd_pretrain(args) -> int:
     import torch
 
-    from hfviz.evaluate import load_cohort
-    from hfviz.model import DualAttentionNet, ModelConfig
-    from hfviz.text import embed_table, load_precomputed
-    from hfviz.train import PretrainConfig, pretrain
+    from hfviz.risk.network import DualAttentionNet, ModelConfig
+    from hfviz.training.config import PretrainConfig, config_values
+    from hfviz.training.protocol import load_training_set
+    from hfviz.training.text import embed_table, load_precomputed
+    from hfviz.training.train import pretrain
 
     torch.set_num_threads(args.threads)
-    c = load_cohort(args.corpus)
+    c = load_training_set(args.corpus)
     if args.align == "none":
         text = None
     elif args.text_emb:
@@ -133,7 +133,7 @@ def _cmd_pretrain(args) -> int:
         text = load_precomputed(args.text_emb, args.text_ids or "", ids)
     else:
         text = embed_table(c.table, mode=args.text_mode, cache_dir=args.corpus)
-    cfg = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, align=args.align, seed=args.seed)
+    cfg = PretrainConfig(**config_values(args, PretrainConfig))
     hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume)
     _print_json({"checkpoint": args.out, "history": hist})
     return 0
@@ -153,7 +153,7 @@ def _cmd_finetune(args) -> int:
 
     import torch
 
-    from hfviz.evaluate import build_shipped_model
+    from hfviz.training.reproduce import build_shipped_model
 
     torch.set_num_threads(args.threads)
     card = build_shipped_model(args.name, _reproduce_config(args), Path(args.pretrained) if args.pretrained else None,
@@ -163,27 +163,29 @@ def _cmd_finetune(args) -> int:
 
 
 def _add_evaluate(sub) -> None:
+    from hfviz.training.config import ALL_FOLDS, EVAL_ALIGNS
+
     p = sub.add_parser("evaluate", help="paper protocol (2-fold CV x 5 seeds): network, baselines, ablations")
     p.add_argument("--cohorts", nargs="+", choices=["mi", "hyp"], default=["mi", "hyp"])
-    p.add_argument("--main-folds", type=int, default=10,
+    p.add_argument("--main-folds", type=int, default=ALL_FOLDS,
                    help="folds (of 10) for pretrained (--pretrain-align) / scratch / measurement Cox")
-    p.add_argument("--extra-folds", type=int, default=10, help="folds for the ablations and the other alignment")
-    p.add_argument("--probe-folds", type=int, default=10, help="folds for the frozen-embedding probe rows")
-    p.add_argument("--aligns", nargs="+", choices=["infonce", "cosine", "none"], default=["infonce", "cosine", "none"],
+    p.add_argument("--extra-folds", type=int, default=ALL_FOLDS, help="folds for the ablations and the other alignment")
+    p.add_argument("--probe-folds", type=int, default=ALL_FOLDS, help="folds for the frozen-embedding probe rows")
+    p.add_argument("--aligns", nargs="+", choices=list(EVAL_ALIGNS), default=list(EVAL_ALIGNS),
                    help="pretraining alignments to compare, 'none' = reconstruction only (each pretrains once)")
     _add_model_common(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_evaluate(args) -> int:
-    from hfviz.evaluate import run_evaluation
+    from hfviz.training.reproduce import run_evaluation
 
     rc = _reproduce_config(args)
     if rc.pretrain_align not in args.aligns:
         raise HfvizError(f"--pretrain-align {rc.pretrain_align} must be one of --aligns {' '.join(args.aligns)}.")
     run_evaluation(rc, tuple(args.cohorts), main_folds=args.main_folds, extra_folds=args.extra_folds,
                    probe_folds=args.probe_folds, aligns=tuple(args.aligns))
-    print(f"wrote {args.models}/evaluation.md and {args.models}/evaluation.json")
+    print(f"wrote {rc.models_dir}/evaluation.md and {rc.models_dir}/evaluation.json")
     return 0
 
 
@@ -194,7 +196,7 @@ def _add_reproduce(sub) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    from hfviz.evaluate import reproduce
+    from hfviz.training.reproduce import reproduce
 
     cards = reproduce(_reproduce_config(args))
     _print_json({c: card["metrics"] for c, card in cards.items()})
@@ -206,7 +208,9 @@ def _add_predict(sub) -> None:
     p.add_argument("files", nargs="+", help="ECG files (a WFDB .hea is grouped with its signal file)")
     p.add_argument("--cohort", choices=["mi", "hyp"], required=True)
     p.add_argument("--models", default=None, help="models folder (default: the repository's models/)")
-    p.add_argument("--scheme", choices=["tertiles", "quartiles", "top10"], default="tertiles")
+    p.add_argument("--scheme", choices=["tertiles", "quartiles", "top_k"], default="tertiles",
+                   help="risk groups within the training cohort (default: tertiles)")
+    p.add_argument("--top-k", type=float, default=10.0, help="percent in the high-risk group for --scheme top_k")
     p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (CSV/NumPy files without one)")
     p.add_argument("--units", choices=["mV", "uV"], default=None, help="amplitude units (CSV/NumPy)")
     g = p.add_mutually_exclusive_group()
@@ -234,29 +238,24 @@ def _group_ecg_files(files):
 
 
 def _cmd_predict(args) -> int:
-    import numpy as np
-
-    from hfviz.io import read_ecg
-    from hfviz.preprocess import prepare
-    from hfviz.risk import load_risk_model
+    from hfviz.risk.assess import assess_ecg, model_is_synthetic
+    from hfviz.risk.model import load_risk_model
 
     rm = load_risk_model(args.cohort, args.models)
     rows, failed = [], 0
     for group in _group_ecg_files(args.files):
-        name = group[0]
         try:
-            record = read_ecg(group[0] if len(group) == 1 else group, fs=args.fs, units=args.units)
-            x = prepare(record).model_input[None]  # (1, 12, 608)
-            lr = float(rm.predict_log_risk(x)[0])
-            s = rm.predict_survival_function(np.array([lr]), [12.0, 36.0, 60.0])[0]
-            rows.append({"file": name, "log_risk": round(lr, 4), "percentile": round(float(rm.percentile(lr)), 1),
-                         "risk_group": rm.risk_group(lr, args.scheme), "s_12m": round(float(s[0]), 4),
-                         "s_36m": round(float(s[1]), 4), "s_60m": round(float(s[2]), 4)})
+            risk = assess_ecg(group[0] if len(group) == 1 else group, rm, fs=args.fs, units=args.units).risk
         except HfvizError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)  # library messages already name the file
+            continue
+        lr = risk.log_risk
+        rows.append({"file": group[0], "log_risk": round(lr, 4), "percentile": round(risk.percentile, 1),
+                     "risk_group": rm.risk_group(lr, args.scheme, top_k_percent=args.top_k),
+                     **{f"s_{m}m": round(risk.survival_at(m), 4) for m in (12, 36, 60)}})
     if args.json:
-        _print_json({"cohort": args.cohort, "synthetic_model": True, "results": rows})
+        _print_json({"cohort": args.cohort, "synthetic_model": model_is_synthetic(rm), "results": rows})
     else:
         if rows:
             keys = list(rows[0])
@@ -289,16 +288,14 @@ def _progress_bar(total: int, desc: str):
 
 
 def _cmd_simulate(args) -> int:
-    from hfviz.cohorts import PRESETS, generate_cohort
-    from hfviz.dataset import save_dataset
+    from hfviz.training.simulated import preset_size, simulate_dataset
 
-    n = PRESETS[args.preset].n if args.n is None else args.n
+    n = preset_size(args.preset, args.n)
     if n < 1:
         raise HfvizError("--n must be at least 1")
     with _progress_bar(n, f"simulate {args.preset} (synthetic)") as bar:
-        beats, table, meta = generate_cohort(args.preset, n=n, seed=args.seed, workers=max(1, args.workers),
-                                             progress=bar.update)
-    out = save_dataset(args.out, beats, table, meta)
+        out, meta = simulate_dataset(args.preset, args.out, n=n, seed=args.seed, workers=args.workers,
+                                     progress=bar.update)
     summary = {k: meta[k] for k in ("source", "preset", "seed", "n", "event_rate", "n_events", "median_followup_months",
                                     "oracle_cindex", "oracle_cindex_ecg_only") if k in meta}
     summary["out"] = str(out)
@@ -315,8 +312,8 @@ def _add_import_ukb(sub) -> None:
 
 
 def _cmd_import_ukb(args) -> int:
-    from hfviz.dataset import save_dataset
-    from hfviz.importers import import_ukb
+    from hfviz.data.dataset import save_dataset
+    from hfviz.data.importers import import_ukb
 
     from pathlib import Path
 
@@ -343,8 +340,8 @@ def _add_import_ptbxl(sub) -> None:
 
 
 def _cmd_import_ptbxl(args) -> int:
-    from hfviz.dataset import save_dataset
-    from hfviz.importers import import_ptbxl
+    from hfviz.data.dataset import save_dataset
+    from hfviz.data.importers import import_ptbxl
 
     bar = None
 

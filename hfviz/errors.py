@@ -13,7 +13,7 @@ class HfvizError(Exception):
 
 
 class ECGFormatError(HfvizError, ValueError):
-    """An ECG file or array cannot be turned into a valid :class:`~hfviz.record.ECGRecord`.
+    """An ECG file or array cannot be turned into a valid :class:`~hfviz.ecg.record.ECGRecord`.
 
     The message names the file and the problem, e.g.
     ``"upload.csv: sampling rate 50 Hz is below the 100 Hz minimum."``

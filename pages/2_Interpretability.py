@@ -2,9 +2,13 @@
 
 import streamlit as st
 
-from hfviz import explain, plots, ui
-from hfviz.preprocess import R_OFFSET
-from hfviz.record import LEADS
+from hfviz.risk import explain
+
+from hfviz.risk import explain_summary
+from hfviz.dashboard import attribution_figures
+from hfviz.dashboard import ui
+from hfviz.ecg.signal import R_OFFSET
+from hfviz.ecg.record import LEADS
 
 ui.page_setup()
 st.title("Interpretability")
@@ -14,7 +18,7 @@ model = ui.get_model()
 if model is None:
     st.stop()
 cohort_label = ui.cohort_label(model.cohort, model)
-st.caption(f"ECG: **{st.session_state[ui.K_ECG_LABEL]}** · model: {cohort_label}. Attributions explain the "
+st.caption(f"ECG: **{ui.current_ecg_label()}** · model: {cohort_label}. Attributions explain the "
            "predicted log-risk; red raises it, blue lowers it. They describe the model, not the patient's physiology.")
 
 c1, c2, c3 = st.columns(3)
@@ -45,26 +49,26 @@ m3.metric("f(ECG) − f(baseline)", f"{ig.f_input - ig.f_baseline:+.4f}", help="
 
 tab_attr, tab_att, tab_cmp = st.tabs(["Attributions", "Attention", "Compare methods"])
 with tab_attr:
-    values = explain.crop_to_beat(chosen.values)
-    st.plotly_chart(plots.beat_overlay_figure(prepared.median_beat_mv, values, prepared.fs_hz,
+    values = explain_summary.crop_to_beat(chosen.values)
+    st.plotly_chart(attribution_figures.beat_overlay_figure(prepared.median_beat_mv, values, prepared.fs_hz,
                                               method_label=f"{chosen.label} · {cohort_label}"),
                     key="interp.overlay_plot")
     if st.checkbox("Also draw on the 10-s strip", key="interp.strip"):
         lead = st.selectbox("Lead", LEADS, index=1, key="interp.strip_lead")
-        on_strip = explain.beat_values_on_strip(values, prepared.r_peaks, prepared.strip_mv.shape[1], r_offset=R_OFFSET)
-        st.plotly_chart(plots.strip_overlay_figure(prepared.strip_mv, on_strip, prepared.fs_hz, lead=lead,
+        on_strip = explain_summary.beat_values_on_strip(values, prepared.r_peaks, prepared.strip_mv.shape[1], r_offset=R_OFFSET)
+        st.plotly_chart(attribution_figures.strip_overlay_figure(prepared.strip_mv, on_strip, prepared.fs_hz, lead=lead,
                                                    method_label=chosen.label), key="interp.strip_plot")
 with tab_att:
     if output.temporal_attention is not None:
-        temporal = explain.crop_to_beat(explain.temporal_attention_to_samples(output.temporal_attention[0].numpy()))
-        st.plotly_chart(plots.beat_overlay_figure(
+        temporal = explain_summary.crop_to_beat(explain_summary.temporal_attention_to_samples(output.temporal_attention[0].numpy()))
+        st.plotly_chart(attribution_figures.beat_overlay_figure(
             prepared.median_beat_mv, temporal, prepared.fs_hz, signed=False,
             method_label="Temporal attention (19 steps of 64 ms mapped to samples; 1 = uniform)",
             colorbar_title="attention<br>(1 = uniform)"), key="interp.temporal_plot")
     else:
         st.info("This model has no temporal attention branch (ablation).")
     if output.lead_attention is not None:
-        st.plotly_chart(plots.lead_attention_heatmap(output.lead_attention[0].numpy(),
+        st.plotly_chart(attribution_figures.lead_attention_heatmap(output.lead_attention[0].numpy(),
                                                      title="Cross-lead attention (row: query lead)"),
                         key="interp.lead_plot")
     else:
@@ -74,29 +78,28 @@ with tab_cmp:
                  help="Occlusion and GradientSHAP need a few hundred model evaluations; computed once per ECG."):
         with ui.guard("Computing attributions"), st.spinner("Computing all methods…"):
             attrs = ui.attributions(model, prepared, baseline=baseline, n_steps=steps, methods=list(explain.METHODS))
-        importance = {explain.METHODS[m]: explain.lead_importance(a.values) for m, a in attrs.items()}
-        if output.lead_attention is not None:
-            importance["cross-lead attention"] = explain.lead_attention_importance(output.lead_attention[0].numpy())
+        importance = explain_summary.lead_importances(
+            attrs, lead_attention=None if output.lead_attention is None else output.lead_attention[0].numpy())
         baseline_name = explain.BASELINES[baseline]
-        st.plotly_chart(plots.lead_importance_figure(importance, title=f"Per-lead importance (baseline: {baseline_name})"),
+        st.plotly_chart(attribution_figures.lead_importance_figure(importance, title=f"Per-lead importance (baseline: {baseline_name})"),
                         key="interp.importance_plot")
-        agreement = explain.method_agreement(importance)
+        agreement = explain_summary.method_agreement(importance)
         a1, a2 = st.columns([3, 2])
         with a1:
-            st.plotly_chart(plots.agreement_figure(agreement), key="interp.agreement_plot")
+            st.plotly_chart(attribution_figures.agreement_figure(agreement), key="interp.agreement_plot")
         with a2:
             st.markdown("**Spearman ρ of per-lead importance**")
             st.dataframe(agreement.round(2), key="interp.agreement_table")
             st.caption("1 = same ranking of leads, 0 = unrelated, −1 = reversed. Empty where a method ranks all "
                        "leads equally.")
     else:
-        imp = {explain.METHODS[m]: explain.lead_importance(a.values) for m, a in attrs.items()}
-        st.plotly_chart(plots.lead_importance_figure(imp, title="Per-lead importance of the methods computed so far"),
+        imp = explain_summary.lead_importances(attrs)
+        st.plotly_chart(attribution_figures.lead_importance_figure(imp, title="Per-lead importance of the methods computed so far"),
                         key="interp.importance_plot")
 
 
 def _csv(attrs=attrs) -> str:
-    return explain.attributions_frame(attrs).to_csv(index=False, float_format="%.6g")
+    return explain_summary.attributions_frame(attrs).to_csv(index=False, float_format="%.6g")
 
 
 st.download_button("Download the attributions computed so far (CSV)", data=_csv, file_name="hfviz-attributions.csv", mime="text/csv",

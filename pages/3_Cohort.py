@@ -3,7 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from hfviz import cohort_analysis as cohort, plots, report, ui
+from hfviz.risk import cohort
+from hfviz.dashboard import risk_figures
+from hfviz.dashboard import report
+from hfviz.risk import assess as risk_assess
+from hfviz.dashboard import ui
 
 ui.page_setup()
 st.title("Cohort")
@@ -37,9 +41,9 @@ else:
                "from the ECG to heart failure or censoring, event = 1 for heart failure, 0 for censored.")
     up = st.file_uploader("Predictions CSV", type=["csv", "tsv", "txt"], key=ui.K_PRED_UPLOAD)
     ui.load_predictions_upload(up)
-    if st.session_state[ui.K_PRED_ERROR]:
-        st.error(st.session_state[ui.K_PRED_ERROR])
-    df = st.session_state[ui.K_PRED_TABLE]
+    if ui.predictions_error():
+        st.error(ui.predictions_error())
+    df = ui.uploaded_predictions()
     if df is None:
         st.info("Upload a predictions CSV to see its Kaplan–Meier curves.")
         st.stop()
@@ -61,25 +65,23 @@ m4.metric(f"HR {s.high_label} vs {s.low_label}", f"{hr['hr']:.2f}" if np.isfinit
 if np.isfinite(hr["hr"]):
     m4.caption(f"95 % CI {hr['lower']:.2f}–{hr['upper']:.2f}")
 
-subtitle = (f"log-rank p = {s.logrank_p:.2g} · HR {s.high_label} vs {s.low_label} "
-            + (f"{hr['hr']:.2f} ({hr['lower']:.2f}–{hr['upper']:.2f})" if np.isfinite(hr["hr"]) else "not estimable")
-            + f" · C-index {s.c_index[0]:.3f} ({s.c_index[1]:.3f}–{s.c_index[2]:.3f})")
-st.plotly_chart(plots.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk — {title}",
+subtitle = report.cohort_subtitle(s)
+st.plotly_chart(risk_figures.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk — {title}",
                                        subtitle=subtitle), key="cohort.km_plot")
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(plots.calibration_figure(analysis.calibration, horizon_months=analysis.horizon_months),
+    st.plotly_chart(risk_figures.calibration_figure(analysis.calibration, horizon_months=analysis.horizon_months),
                     key="cohort.calibration_plot")
     st.caption(calib_note)
 with right:
     patient_lr = None
-    if source == "shipped" and st.session_state[ui.K_ECG] is not None and model is not None:
+    if source == "shipped" and ui.current_ecg() is not None and model is not None:
         with ui.guard("Scoring the current ECG"):
-            patient_lr = report.assess(model, st.session_state[ui.K_ECG].model_input).log_risk
-    st.plotly_chart(plots.risk_histogram_figure(df["log_risk"].to_numpy(float), patient_log_risk=patient_lr,
+            patient_lr = risk_assess.assess(model, ui.current_ecg().model_input).log_risk
+    st.plotly_chart(risk_figures.risk_histogram_figure(df["log_risk"].to_numpy(float), patient_log_risk=patient_lr,
                                                 cutoffs=analysis.groups.cutoffs, cohort_label=label if source == "shipped" else "uploaded cohort",
-                                                patient_label=f"current ECG ({st.session_state[ui.K_ECG_LABEL]})"),
+                                                patient_label=f"current ECG ({ui.current_ecg_label()})"),
                     key="cohort.histogram_plot")
     if source == "shipped" and patient_lr is None:
         st.caption("Load an ECG on the Patient page to mark it here.")

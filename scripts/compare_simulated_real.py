@@ -1,9 +1,9 @@
 """Side-by-side check of the SYNTHETIC ECG simulator against real ECGs.
 
-Simulated normal ECGs (``hfviz.simulate``, condition ``"normal"``, default noise) and the
+Simulated normal ECGs (``hfviz.synthetic.simulate``, condition ``"normal"``, default noise) and the
 real 12-lead ECGs in ``../shared/ecg-samples/wfdb`` (PTB-XL HR06000-HR06004, Chapman
 JS20000-JS20009, LUDB record 1) go through exactly the same pipeline
-(``hfviz.io.read_ecg`` for the real files, ``hfviz.preprocess.prepare``: cleaning,
+(``hfviz.ecg.io.read_ecg`` for the real files, ``hfviz.ecg.prepare.prepare``: cleaning,
 R peaks, median beat, delineation). From each median beat we take heart rate, PR, QRS,
 QT, QTc (Bazett), frontal axis, and per lead the QRS peak-to-peak and the T-wave amplitude
 (largest deflection between QRS offset + 40 ms and T end, signed).
@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repository root (hfviz is not installed); never tests/
 
-from hfviz import preprocess as pp  # noqa: E402
-from hfviz import simulate as sim  # noqa: E402
-from hfviz.io import read_ecg  # noqa: E402
-from hfviz.record import LEADS  # noqa: E402
+from hfviz.ecg.io import read_ecg  # noqa: E402
+from hfviz.ecg.measure import delineate_beat  # noqa: E402
+from hfviz.ecg.prepare import PreparedECG, prepare  # noqa: E402
+from hfviz.ecg.record import LEADS  # noqa: E402
+from hfviz.synthetic.simulate import simulate  # noqa: E402
 
 DEFAULT_SAMPLES = ROOT.parent / "shared" / "ecg-samples"
 INTERVALS = ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qrs_axis_deg")
@@ -46,13 +47,13 @@ SNOMED = {
 }
 
 
-def beat_features(prepared: pp.PreparedECG) -> dict[str, float]:
+def beat_features(prepared: PreparedECG) -> dict[str, float]:
     """Intervals and per-lead amplitudes of one prepared ECG (NaN where not measurable or flat)."""
     flat = {q.split(":")[0] for q in prepared.record.quality if "flat" in q}
     out = {k: (np.nan if v.value is None else float(v.value)) for k, v in prepared.measurements.items()}
     beat = prepared.median_beat_mv
     hr = out.get("heart_rate_bpm")
-    d = pp.delineate_beat(beat, 60.0 / hr if hr and np.isfinite(hr) else None)
+    d = delineate_beat(beat, 60.0 / hr if hr and np.isfinite(hr) else None)
     qon, qoff, tend = d["qrs_onset"], d["qrs_offset"], d["t_end"]
     if qon is None or qoff is None:
         return out
@@ -123,19 +124,70 @@ def _verdict(real: np.ndarray, simv: np.ndarray) -> str:
     return f"**real {side}** ({inside:.0%} of real inside)"
 
 
+def _col(feats: list[dict[str, float]], k: str) -> np.ndarray:
+    return np.array([f.get(k, np.nan) for f in feats], dtype=float)
+
+
+def _amplitude_tables(keys, norm_feats, all_real, sim_feats) -> list[str]:
+    """Markdown tables of QRS peak-to-peak, R, S and T amplitudes per lead."""
+    lines = []
+    for title, prefix in (
+        ("QRS peak-to-peak amplitude per lead (mV)", "qrs_p2p_"),
+        ("R amplitude per lead (mV)", "r_"),
+        ("S depth per lead (mV)", "s_"),
+        ("T-wave amplitude per lead (mV, signed)", "t_"),
+    ):
+        lines += ["", f"## {title}", "",
+                  "| lead | real, normal-labelled | real, all | simulated normals | verdict (vs all real) |",
+                  "|---|---|---|---|---|"]
+        for lead in LEADS:
+            k = prefix + lead
+            if k not in keys:
+                continue
+            lines.append(
+                f"| {lead} | {_summary(_col(norm_feats, k), 2)} | {_summary(_col(all_real, k), 2)} | "
+                f"{_sim_summary(_col(sim_feats, k), 2)} | {_verdict(_col(all_real, k), _col(sim_feats, k))} |"
+            )
+    return lines
+
+
+def _non_overlap(keys, all_real, sim_feats) -> list[str]:
+    """Automatic summary: where the real median falls outside the simulated 5-95 % range."""
+    outside = []
+    for k in keys:
+        r, s_ = _col(all_real, k), _col(sim_feats, k)
+        r, s_ = r[np.isfinite(r)], s_[np.isfinite(s_)]
+        if r.size < 3 or s_.size == 0:
+            continue
+        lo, hi = np.percentile(s_, [5, 95])
+        med = float(np.median(r))
+        if not lo <= med <= hi:
+            outside.append(f"`{k}` (real median {med:.2f} vs simulated 5-95 % [{lo:.2f}, {hi:.2f}])")
+    lines = ["", "## Where they do not overlap (all 16 real ECGs vs simulated normals)", ""]
+    lines += [f"- {o}" for o in outside] or ["- nowhere: every real median lies inside the simulated 5-95 % range"]
+    return lines
+
+
+def _real_records_table(reals, real_feats) -> list[str]:
+    lines = ["", "## Real records used", "", "| record | labels | HR | QRS | QT | axis |", "|---|---|---|---|---|---|"]
+    for name, text, _ in reals:
+        f = real_feats[name]
+        lines.append(
+            f"| {name} | {text[:90]} | {_fmt(f['heart_rate_bpm'])} | {_fmt(f['qrs_ms'])} | "
+            f"{_fmt(f['qt_ms'])} | {_fmt(f['qrs_axis_deg'])} |"
+        )
+    return lines
+
+
 def build_report(n: int, seed: int, samples: Path) -> str:
     """Simulate ``n`` normals, read the real samples, and return the Markdown report."""
     sim_feats = []
     for i in range(n):
-        rec, _ = sim.simulate("normal", seed=seed + i)
-        sim_feats.append(beat_features(pp.prepare(rec)))
+        rec, _ = simulate("normal", seed=seed + i)
+        sim_feats.append(beat_features(prepare(rec)))
     reals = real_records(samples)
-    real_feats = {name: beat_features(pp.prepare(rec)) for name, _, rec in reals}
+    real_feats = {name: beat_features(prepare(rec)) for name, _, rec in reals}
     keys = sorted({k for f in sim_feats for k in f})
-
-    def col(feats, k):
-        return np.array([f.get(k, np.nan) for f in feats], dtype=float)
-
     norm_feats = [real_feats[n_] for n_ in NORMAL_LABELLED if n_ in real_feats]
     all_real = list(real_feats.values())
     lines = [
@@ -144,7 +196,7 @@ def build_report(n: int, seed: int, samples: Path) -> str:
         f"Generated by `python scripts/compare_simulated_real.py --n {n} --seed {seed}`. "
         f"{n} synthetic normal ECGs (seeds {seed}..{seed + n - 1}, default noise, ages 40-80) and "
         f"{len(reals)} real 12-lead ECGs from `../shared/ecg-samples/wfdb` went through the same "
-        "pipeline (`hfviz.preprocess.prepare`: cleaning, R peaks, median beat, delineation). "
+        "pipeline (`hfviz.ecg.prepare.prepare`: cleaning, R peaks, median beat, delineation). "
         "Real: median [min, max]; simulated: median [5th, 95th percentile]. The verdict says "
         "whether the real median lies inside the simulated 5-95 % range and how many real "
         "values do.",
@@ -163,39 +215,11 @@ def build_report(n: int, seed: int, samples: Path) -> str:
     for k in INTERVALS:
         nd = 0 if k != "heart_rate_bpm" else 1
         lines.append(
-            f"| {k} | {_summary(col(norm_feats, k), nd)} | {_summary(col(all_real, k), nd)} | "
-            f"{_sim_summary(col(sim_feats, k), nd)} | {_verdict(col(norm_feats, k), col(sim_feats, k))} |"
+            f"| {k} | {_summary(_col(norm_feats, k), nd)} | {_summary(_col(all_real, k), nd)} | "
+            f"{_sim_summary(_col(sim_feats, k), nd)} | {_verdict(_col(norm_feats, k), _col(sim_feats, k))} |"
         )
-    for title, prefix in (
-        ("QRS peak-to-peak amplitude per lead (mV)", "qrs_p2p_"),
-        ("R amplitude per lead (mV)", "r_"),
-        ("S depth per lead (mV)", "s_"),
-        ("T-wave amplitude per lead (mV, signed)", "t_"),
-    ):
-        lines += ["", f"## {title}", "",
-                  "| lead | real, normal-labelled | real, all | simulated normals | verdict (vs all real) |",
-                  "|---|---|---|---|---|"]
-        for lead in LEADS:
-            k = prefix + lead
-            if k not in keys:
-                continue
-            lines.append(
-                f"| {lead} | {_summary(col(norm_feats, k), 2)} | {_summary(col(all_real, k), 2)} | "
-                f"{_sim_summary(col(sim_feats, k), 2)} | {_verdict(col(all_real, k), col(sim_feats, k))} |"
-            )
-    # automatic summary: where the real median falls outside the simulated 5-95 % range
-    outside = []
-    for k in keys:
-        r, s_ = col(all_real, k), col(sim_feats, k)
-        r, s_ = r[np.isfinite(r)], s_[np.isfinite(s_)]
-        if r.size < 3 or s_.size == 0:
-            continue
-        lo, hi = np.percentile(s_, [5, 95])
-        med = float(np.median(r))
-        if not lo <= med <= hi:
-            outside.append(f"`{k}` (real median {med:.2f} vs simulated 5-95 % [{lo:.2f}, {hi:.2f}])")
-    lines += ["", "## Where they do not overlap (all 16 real ECGs vs simulated normals)", ""]
-    lines += [f"- {o}" for o in outside] or ["- nowhere: every real median lies inside the simulated 5-95 % range"]
+    lines += _amplitude_tables(keys, norm_feats, all_real, sim_feats)
+    lines += _non_overlap(keys, all_real, sim_feats)
     lines += [
         "",
         "Notes on reading this: 12 of the 16 real ECGs are not normal (tachycardia in most Chapman "
@@ -207,13 +231,7 @@ def build_report(n: int, seed: int, samples: Path) -> str:
         "QRS is drawn around 89-94 ms). Four or sixteen real ECGs cannot establish population "
         "ranges; this table checks plausibility, not calibration.",
     ]
-    lines += ["", "## Real records used", "", "| record | labels | HR | QRS | QT | axis |", "|---|---|---|---|---|---|"]
-    for name, text, _ in reals:
-        f = real_feats[name]
-        lines.append(
-            f"| {name} | {text[:90]} | {_fmt(f['heart_rate_bpm'])} | {_fmt(f['qrs_ms'])} | "
-            f"{_fmt(f['qt_ms'])} | {_fmt(f['qrs_axis_deg'])} |"
-        )
+    lines += _real_records_table(reals, real_feats)
     return "\n".join(lines) + "\n"
 
 

@@ -35,7 +35,7 @@ torch.set_num_threads(1)
 import test_fuzz_readers as fz  # noqa: E402
 
 from hfviz.errors import ECGFormatError  # noqa: E402
-from hfviz.io import read_ecg  # noqa: E402
+from hfviz.ecg.io import read_ecg  # noqa: E402
 
 
 def retime(case, repeats: int = 3) -> float:
@@ -69,8 +69,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "fuzz_report.md"))
     args = ap.parse_args(argv)
 
-    rows, failures, slow = [], [], []
     t_start = time.perf_counter()
+    rows, failures, slow = fuzz_formats(args.examples)
+    extra = size_limit_cases()
+    reader_s = time.perf_counter() - t_start
+
+    cli_line, cli_s = ("skipped", 0.0)
+    if args.cli_examples > 0:
+        cli_line, cli_s = cli_fuzz(args.cli_examples)
+        print("CLI:", cli_line, flush=True)
+
+    lines = report_lines(args, rows, failures, slow, extra, reader_s, (cli_line, cli_s))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 1 if failures or "failed" in cli_line else 0
+
+
+def fuzz_formats(examples: int) -> tuple[list, list[str], list]:
+    """Fuzz every format: rows (format, stats, seed labels, seconds), failures, slowest cases re-timed."""
+    rows, failures, slow = [], [], []
     for fmt in fz.MUTATORS:
         seeds = fz.seeds_for(fmt)
         if not seeds:
@@ -78,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t0 = time.perf_counter()
         try:
-            stats = fz.fuzz_format(fmt, args.examples, seeds)
+            stats = fz.fuzz_format(fmt, examples, seeds)
         except AssertionError as exc:  # the failing case, after shrinking
             stats = fz.STATS[fmt]
             failures.append(f"{fmt}: {str(exc).splitlines()[0][:300]}")
@@ -88,14 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{fmt}: {stats.cases} cases, max {stats.max_time_s:.3f} s traced, "
               f"{max((t for t, _ in untraced), default=0):.3f} s untraced, {stats.max_peak_bytes / 2**20:.1f} MB",
               flush=True)
+    return rows, failures, slow
 
+
+def size_limit_cases() -> fz.FuzzStats:
+    """Empty files of every kind and files at or over the size limits."""
     extra = fz.FuzzStats("empty/large")
     for name in ("x.hea", "x.dat", "x.xml", "x.dcm", "x.csv", "x.npy", "x.npz", "x"):
         for content in (b"", b" ", b"\x00" * 200):
             fz.run_case(fz.Case(f"empty:{name}", ((name, content),), {}), extra)
     import numpy as np
 
-    from hfviz.io._common import MAX_FILE_BYTES, MAX_SAMPLES_PER_LEAD
+    from hfviz.ecg.io._common import MAX_FILE_BYTES, MAX_SAMPLES_PER_LEAD
 
     n = (MAX_FILE_BYTES - 1024) // (12 * 4)
     fz.run_case(fz.Case("large: .npy just under 50 MB (over the sample cap)",
@@ -108,13 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     big_csv = fz._csv_bytes(np.tile(fz.synthetic_ecg(fs=1000.0, seconds=1.0), (1, 300)), fz.LEADS, time_col=1000.0)
     fz.run_case(fz.Case(f"large: CSV of {len(big_csv) / 2**20:.0f} MB (300 s at 1 kHz)", (("big.csv", big_csv),), {}),
                 extra)
-    reader_s = time.perf_counter() - t_start
+    return extra
 
-    cli_line, cli_s = ("skipped", 0.0)
-    if args.cli_examples > 0:
-        cli_line, cli_s = cli_fuzz(args.cli_examples)
-        print("CLI:", cli_line, flush=True)
 
+def report_lines(args, rows, failures, slow, extra, reader_s: float, cli: tuple[str, float]) -> list[str]:
+    """The Markdown report, one list item per line."""
+    cli_line, cli_s = cli
     total = sum(s.cases for _, s, _, _ in rows if s) + extra.cases
     worst_t = max(slow, default=("-", 0.0, "-"), key=lambda r: r[1])
     worst_m = max((s for _, s, _, _ in rows if s), key=lambda s: s.max_peak_bytes)
@@ -173,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
               "log records counted as terminal output): exit 0 with JSON, or exit 2 with exactly one `error:` line "
               f"and no traceback. Result: `{cli_line}` ({cli_s:.0f} s).", ""]
     lines += ["## Failures", ""] + ([f"- {f}" for f in failures] or ["None."]) + [""]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 1 if failures or "failed" in cli_line else 0
+    return lines
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The real models in ``models/`` are trained by the project's own command; tests must not depend
 on them, so these helpers write small but complete model folders (weights, card with sha256,
-held-out predictions, beats) with :func:`hfviz.risk.save_risk_model`. Everything here is
+held-out predictions, beats) with :func:`hfviz.risk.model.save_risk_model`. Everything here is
 synthetic and deterministic.
 """
 
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hfviz.model import DualAttentionNet, ModelConfig, count_parameters
-from hfviz.preprocess import model_input
-from hfviz.risk import save_risk_model
-from hfviz.survival import breslow_baseline
+from hfviz.risk.network import DualAttentionNet, ModelConfig, count_parameters
+from hfviz.ecg.signal import model_input
+from hfviz.risk.model import save_risk_model
+from hfviz.risk.survival import breslow_baseline
 
 FS = 500.0
 

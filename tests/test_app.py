@@ -20,8 +20,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard_fixtures import build_model_dir, predictions_csv, wfdb_pair
-from hfviz import explain, ui
-from hfviz.risk import load_risk_model
+from hfviz.risk import explain
+from hfviz.dashboard import sources, ui
+from hfviz.risk.model import load_risk_model
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -114,7 +115,7 @@ def test_every_page_runs_with_an_ecg_loaded(app, page):
 
 
 def test_every_bundled_example_loads_and_is_labelled_synthetic(app):
-    examples = ui.find_examples()
+    examples = sources.find_examples()
     if not examples:
         pytest.skip("no bundled examples in examples/")
     app.switch_page(PATIENT).run()
@@ -123,7 +124,7 @@ def test_every_bundled_example_loads_and_is_labelled_synthetic(app):
         app.selectbox(key=ui.K_EXAMPLE).set_value(name).run()
         assert not app.exception, (name, app.exception)
         assert not app.error, (name, [e.value for e in app.error])
-        assert app.session_state[ui.K_ECG_LABEL] == ui.EXAMPLE_PREFIX + name
+        assert app.session_state[ui.K_ECG_LABEL] == sources.EXAMPLE_PREFIX + name
         assert any("synthetic" in c.value.lower() for c in app.caption)
         assert "percentile" in _metrics(app)
 
@@ -132,7 +133,7 @@ def test_examples_are_found_by_record_with_readme_descriptions(tmp_path):
     (tmp_path / "README.md").write_text("| name | what |\n|---|---|\n| `rec1` | normal sinus rhythm (NSR) |\n")
     for f in ("rec1.hea", "rec1.dat", "rec1.csv", "other.csv", "notes.txt"):
         (tmp_path / f).write_bytes(b"x")
-    found = ui.find_examples(tmp_path)
+    found = sources.find_examples(tmp_path)
     assert found == {"normal sinus rhythm (rec1, WFDB)": [tmp_path / "rec1.hea", tmp_path / "rec1.dat"],
                      "other (CSV)": [tmp_path / "other.csv"]}
 
@@ -233,7 +234,7 @@ def test_missing_model_files_give_a_message_not_a_traceback(tmp_path, monkeypatc
 def _guarded_script():
     import streamlit as st
 
-    from hfviz import ui
+    from hfviz.dashboard import ui
     from hfviz.errors import ECGFormatError
 
     with ui.guard("Reading"):

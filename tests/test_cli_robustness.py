@@ -146,7 +146,7 @@ def test_info_on_damaged_files_prints_json_or_one_error_line(fmt, tmp_path, caps
 
 
 def test_missing_folder_empty_and_oversized_files_give_one_error_line(tmp_path, capsys):
-    from hfviz.io import MAX_FILE_BYTES
+    from hfviz.ecg.io import MAX_FILE_BYTES
 
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from dashboard_fixtures import predictions_csv
-from hfviz import cohort_analysis as cohort, survival
+from hfviz.risk import cohort, groups
+from hfviz.risk import survival
 from hfviz.errors import DataFormatError
 
 
@@ -53,7 +54,7 @@ def test_binary_file_is_not_a_predictions_csv():
                                               ("top_k", 4, [288, 12])])
 def test_risk_groups_split_at_quantiles(scheme, k, sizes):
     df = _table()
-    g = cohort.assign_groups(df.log_risk, scheme, top_k_percent=k)
+    g = groups.assign_groups(df.log_risk, scheme, top_k_percent=k)
     assert [int(np.sum(g.labels == name)) for name in g.order] == sizes
     means = [df.log_risk[g.labels == name].mean() for name in g.order]
     assert means == sorted(means)
@@ -76,7 +77,7 @@ def test_at_risk_counts_people_still_followed():
 
 def test_summary_uses_the_project_c_index_and_finds_the_risk_gradient():
     df = _table()
-    g = cohort.assign_groups(df.log_risk, "tertiles")
+    g = groups.assign_groups(df.log_risk, "tertiles")
     s = cohort.summarise(df, g, n_boot=50)
     assert s.c_index[0] == pytest.approx(survival.concordance_index(df.time_months, df.log_risk, df.event))
     assert s.c_index[1] < s.c_index[0] < s.c_index[2]
@@ -99,6 +100,6 @@ def test_percentile_sentence():
 
 def test_tied_risks_at_a_cut_stay_together_in_the_lower_group():
     r = np.concatenate([np.zeros(60), np.linspace(0.1, 1.0, 40)])  # a saturated floor, as a ReLU head gives
-    g = cohort.assign_groups(r, "tertiles")
+    g = groups.assign_groups(r, "tertiles")
     sizes = {name: int(np.sum(g.labels == name)) for name in g.order}
     assert sizes["low"] == 60 and sizes["intermediate"] > 0 and sizes["high"] > 0

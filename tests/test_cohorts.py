@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from hfviz import cohorts as co
-from hfviz import simulate as sim
+from hfviz.synthetic import cohorts as co
+from hfviz.synthetic import simulate as sim
 from hfviz.cli import main
-from hfviz.dataset import load_dataset
+from hfviz.data.dataset import load_dataset
 
 
 def _truth(**kw):

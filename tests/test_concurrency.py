@@ -85,11 +85,12 @@ def shared(tmp_path_factory):
     pytest.importorskip("streamlit")
     if not (ROOT / PATIENT).is_file() or not (ROOT / INTERP).is_file():
         pytest.skip("the dashboard pages do not exist yet")
-    from hfviz import explain, ui
-    from hfviz.io import read_ecg
-    from hfviz.model import ModelConfig
-    from hfviz.preprocess import prepare
-    from hfviz.risk import load_risk_model
+    from hfviz.risk import explain
+    from hfviz.dashboard import ui
+    from hfviz.ecg.io import read_ecg
+    from hfviz.risk.network import ModelConfig
+    from hfviz.ecg.prepare import prepare
+    from hfviz.risk.model import load_risk_model
 
     # the full-size architecture with random weights: the tiny test configuration gives (nearly) the
     # same log-risk for every ECG, which could not reveal one session showing another's result
@@ -162,7 +163,7 @@ def _session(files, results: dict, label: str, barrier: threading.Barrier) -> No
     """
     from streamlit.testing.v1 import AppTest
 
-    from hfviz import ui
+    from hfviz.dashboard import ui
 
     try:
         at = AppTest.from_file(str(ROOT / PATIENT), default_timeout=300)
@@ -190,8 +191,8 @@ def _session(files, results: dict, label: str, barrier: threading.Barrier) -> No
 
 
 def test_ten_concurrent_sessions_get_their_own_results_and_leave_the_shared_model_untouched(shared):
-    from hfviz import ui
-    from hfviz import risk as risk_module
+    from hfviz.dashboard import ui
+    from hfviz.risk import model as risk_module
 
     expected = shared["expected"]
     labels = list(expected)
@@ -241,10 +242,10 @@ def test_ten_concurrent_sessions_get_their_own_results_and_leave_the_shared_mode
 
 def test_same_input_gives_bit_identical_output(shared):
     """Reading, preprocessing, scoring and explaining the same file twice (and after a fresh load)."""
-    from hfviz import explain
-    from hfviz.io import read_ecg
-    from hfviz.preprocess import prepare
-    from hfviz.risk import load_risk_model
+    from hfviz.risk import explain
+    from hfviz.ecg.io import read_ecg
+    from hfviz.ecg.prepare import prepare
+    from hfviz.risk.model import load_risk_model
 
     label, spec = next(iter(shared["expected"].items()))
     runs = []
@@ -265,7 +266,7 @@ def test_same_input_gives_bit_identical_output(shared):
 
 def test_the_weight_and_hook_checks_see_a_change():
     """The instruments of the concurrency test: a hook or a changed buffer must be noticed."""
-    from hfviz.model import DualAttentionNet
+    from hfviz.risk.network import DualAttentionNet
 
     from test_model_integrity import TINY
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hfviz.dataset import BEATS_FILE, COLUMNS, META_FILE, TABLE_FILE, load_dataset, save_dataset
+from hfviz.data.dataset import BEATS_FILE, COLUMNS, META_FILE, TABLE_FILE, load_dataset, save_dataset
 from hfviz.errors import DataFormatError
 
 

@@ -9,9 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from hfviz import explain
-from hfviz.model import DualAttentionNet, ModelConfig
-from hfviz.preprocess import MODEL_LEN, model_input
+from hfviz.risk import explain
+
+from hfviz.risk import explain_summary
+from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.ecg.signal import MODEL_LEN, model_input
 
 METHODS = list(explain.METHODS)
 
@@ -219,26 +221,26 @@ def test_concurrent_attributions_match_sequential_ones(net, x):
 def test_temporal_attention_maps_tokens_onto_their_samples():
     s = 19
     uniform = np.full((12, s, s), 1 / s)
-    np.testing.assert_allclose(explain.temporal_attention_to_samples(uniform), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(explain_summary.temporal_attention_to_samples(uniform), 1.0, rtol=1e-6)
     peaked = np.zeros((12, s, s))
     peaked[:, :, 7] = 1.0  # every query attends only to token 7 (samples 224-255)
-    out = explain.temporal_attention_to_samples(peaked)
+    out = explain_summary.temporal_attention_to_samples(peaked)
     assert out.shape == (12, MODEL_LEN)
     assert np.all(np.argmax(out, axis=1) // 32 == 7)
     assert out[0, 0] == 0 and out[0, -1] == 0
-    batched = explain.temporal_attention_to_samples(np.stack([uniform, peaked]))
+    batched = explain_summary.temporal_attention_to_samples(np.stack([uniform, peaked]))
     assert batched.shape == (2, 12, MODEL_LEN)
 
 
 def test_temporal_attention_of_the_network_maps_to_608_samples(net, x):
     with torch.no_grad():
         out = net(torch.as_tensor(x)[None])
-    mapped = explain.temporal_attention_to_samples(out.temporal_attention[0])
+    mapped = explain_summary.temporal_attention_to_samples(out.temporal_attention[0])
     assert mapped.shape == (12, MODEL_LEN)
     assert np.all(mapped >= 0)
     np.testing.assert_allclose(mapped.mean(axis=1), 1.0, atol=0.1)
-    assert explain.crop_to_beat(mapped).shape == (12, 600)
-    imp = explain.lead_attention_importance(out.lead_attention[0])
+    assert explain_summary.crop_to_beat(mapped).shape == (12, 600)
+    imp = explain_summary.lead_attention_importance(out.lead_attention[0])
     assert imp.shape == (12,) and imp.sum() == pytest.approx(1.0)
 
 
@@ -246,15 +248,15 @@ def test_lead_importance_is_a_share_of_absolute_attribution():
     v = np.zeros((12, 10))
     v[3] = -2.0
     v[5] = 1.0
-    imp = explain.lead_importance(v)
+    imp = explain_summary.lead_importance(v)
     assert imp.sum() == pytest.approx(1.0)
     assert imp[3] == pytest.approx(2 / 3) and imp[5] == pytest.approx(1 / 3)
-    np.testing.assert_array_equal(explain.lead_importance(np.zeros((12, 5))), 0.0)
+    np.testing.assert_array_equal(explain_summary.lead_importance(np.zeros((12, 5))), 0.0)
 
 
 def test_method_agreement_is_spearman_between_importance_vectors():
     a = np.arange(12.0)
-    table = explain.method_agreement({"A": a, "B": a ** 2, "C": -a, "D": np.ones(12)})
+    table = explain_summary.method_agreement({"A": a, "B": a ** 2, "C": -a, "D": np.ones(12)})
     assert table.loc["A", "B"] == pytest.approx(1.0)
     assert table.loc["A", "C"] == pytest.approx(-1.0)
     assert np.isnan(table.loc["A", "D"])
@@ -264,7 +266,7 @@ def test_method_agreement_is_spearman_between_importance_vectors():
 
 def test_attributions_frame_has_one_row_per_lead_sample_and_method(net, x):
     attrs = {m: explain.attribute(net, x, method=m, n_steps=4) for m in ("integrated_gradients", "saliency")}
-    df = explain.attributions_frame(attrs)
+    df = explain_summary.attributions_frame(attrs)
     assert len(df) == 2 * 12 * MODEL_LEN
     assert list(df.columns) == ["method", "baseline", "lead", "sample", "time_ms", "attribution"]
     first = df[(df.lead == "I") & (df.method == "Integrated Gradients")]
@@ -276,7 +278,18 @@ def test_top_segments_are_sorted_by_absolute_attribution():
     v = np.zeros((12, MODEL_LEN))
     v[2, 100:132] = -1.0
     v[7, 300:310] = 5.0
-    top = explain.top_segments(v, k=2)
+    top = explain_summary.top_segments(v, k=2)
     assert list(top.lead) == ["V2", "III"]
     assert list(top.direction) == ["raises risk", "lowers risk"]
     assert top.attribution.iloc[0] == pytest.approx(50.0)
+
+
+def test_lead_importances_label_every_method_and_add_cross_lead_attention():
+    values = np.zeros((12, 608), np.float32)
+    values[4] = 1.0
+    attr = explain.Attribution(values=values, method="saliency", baseline=None, n_steps=None, f_input=0.0,
+                               f_baseline=None, delta=None)
+    imp = explain_summary.lead_importances({"saliency": attr}, lead_attention=np.full((12, 12), 1 / 12))
+    assert list(imp) == [explain.METHODS["saliency"], "cross-lead attention"]
+    assert imp[explain.METHODS["saliency"]][4] == 1.0
+    assert list(explain_summary.lead_importances({"saliency": attr})) == [explain.METHODS["saliency"]]

@@ -8,7 +8,7 @@ declared sample and channel counts (0, huge, off by one), lead counts and names,
 units, numbers in the sample lists (NaN, inf, text), CSV cells and columns, NumPy headers and
 ``.npz`` entries.
 
-Every case must end in either a valid :class:`~hfviz.record.ECGRecord` or
+Every case must end in either a valid :class:`~hfviz.ecg.record.ECGRecord` or
 :class:`~hfviz.errors.ECGFormatError` with a one-line message. ``read_ecg`` has a last line of
 defence that turns any other exception into a generic ECGFormatError ("could not be read …
 (KeyError)"); reaching it means a reader missed a case, so it counts as a failure here.
@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 
 from ecg_signals import synthetic_ecg
 from hfviz.errors import ECGFormatError
-from hfviz.io import FORMATS, read_ecg
-from hfviz.record import LEADS, MAX_ABS_MV, MIN_DURATION_S, MIN_FS_HZ, ECGRecord
+from hfviz.ecg.io import FORMATS, read_ecg
+from hfviz.ecg.record import LEADS, MAX_ABS_MV, MIN_DURATION_S, MIN_FS_HZ, ECGRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = ROOT.parent / "shared" / "ecg-samples"
@@ -990,7 +990,7 @@ def test_empty_and_whitespace_files_of_every_kind_give_the_library_error():
 
 def test_npy_and_npz_near_the_size_limit_stay_within_the_memory_bound():
     """Large but accepted arrays: the biggest allocations a 50 MB upload can cause."""
-    from hfviz.io._common import MAX_FILE_BYTES, MAX_SAMPLES_PER_LEAD
+    from hfviz.ecg.io._common import MAX_FILE_BYTES, MAX_SAMPLES_PER_LEAD
 
     stats = FuzzStats("large")
     n = (MAX_FILE_BYTES - 1024) // (12 * 4)  # float32 (12, n) just under 50 MB: over the sample cap

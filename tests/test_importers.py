@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from hfviz.cli import main
-from hfviz.dataset import load_dataset
+from hfviz.data.dataset import load_dataset
 from hfviz.errors import DataFormatError
-from hfviz.importers import import_ptbxl, import_ukb, parse_ptbxl_codes, read_outcomes, ukb_id_from_filename
+from hfviz.data.importers import import_ptbxl, import_ukb, read_outcomes, ukb_id_from_filename
+from hfviz.data.scp import parse_scp_codes
 
 
 @pytest.fixture()
@@ -118,7 +119,7 @@ def test_import_ptbxl_reads_reports_codes_and_computes_median_beats(ptbxl_tree):
     assert table["time_months"].isna().all()
     assert meta["source"] == "ptbxl" and meta["scp_statements"]["IMI"]["description"] == "inferior myocardial infarction"
     # the computed median beat has its R peak where the pipeline puts it
-    from hfviz.preprocess import R_OFFSET
+    from hfviz.ecg.signal import R_OFFSET
 
     lead_ii = beats[4, 1]
     assert abs(int(np.argmax(np.abs(lead_ii[4:-4]))) - R_OFFSET) <= 4
@@ -144,6 +145,6 @@ def test_import_ptbxl_without_database_is_a_data_format_error(tmp_path):
 
 
 def test_ptbxl_scp_codes_literal_is_parsed_without_eval():
-    assert parse_ptbxl_codes("{'NORM': 100.0, 'SR': 0.0}") == {"NORM": 100.0, "SR": 0.0}
+    assert parse_scp_codes("{'NORM': 100.0, 'SR': 0.0}", python_literal=True) == {"NORM": 100.0, "SR": 0.0}
     with pytest.raises(ValueError):
-        parse_ptbxl_codes("__import__('os').system('true')")
+        parse_scp_codes("__import__('os').system('true')", python_literal=True)

@@ -16,9 +16,9 @@ import pytest
 
 from ecg_signals import synthetic_ecg
 from hfviz.errors import ECGFormatError
-from hfviz.io import read_ecg, sniff_format
-from hfviz.io._common import MAX_FILE_BYTES
-from hfviz.record import LEADS
+from hfviz.ecg.io import read_ecg, sniff_format
+from hfviz.ecg.io._common import MAX_FILE_BYTES
+from hfviz.ecg.record import LEADS
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMB = ("III", "aVR", "aVL", "aVF")
@@ -106,7 +106,7 @@ def test_upload_bytes_give_the_same_record_as_the_path(samples, rel):
 def test_wfdb_reader_matches_wfdb_python_on_every_record(samples):
     import wfdb
 
-    from hfviz.record import normalise_lead_name
+    from hfviz.ecg.record import normalise_lead_name
 
     for hea in sorted((samples / "wfdb").glob("*.hea")):
         ref = wfdb.rdrecord(str(hea.with_suffix("")))
@@ -389,9 +389,9 @@ def _object_npy() -> bytes:
 
 
 def test_npz_bomb_and_corrupt_zip_raise_the_library_error(monkeypatch):
-    from hfviz.io import tabular
+    from hfviz.ecg.io import npz
 
-    monkeypatch.setattr(tabular, "MAX_FILE_BYTES", 10_000)  # expansion limit is 4x this
+    monkeypatch.setattr(npz, "MAX_FILE_BYTES", 10_000)  # the expanded archive may hold no more
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("signal.npy", b"\x00" * 50_000)
@@ -472,3 +472,25 @@ def test_muse_lead_that_is_not_base64_raises_the_library_error(samples):
     text = (samples / "muse/example1.xml").read_bytes()
     broken = text.replace(b"<WaveFormData>", b"<WaveFormData>!!!")
     assert "base64" in assert_fails_cleanly([("m.xml", broken)])
+
+
+def test_every_format_is_read_by_one_module_read_with_the_same_signature():
+    import importlib
+    import inspect
+
+    from hfviz.ecg import io as ecg_io
+
+    assert set(ecg_io._READERS) == set(ecg_io.FORMATS)
+    signatures = set()
+    for module in ecg_io._READERS.values():
+        sig = inspect.signature(importlib.import_module(f"hfviz.ecg.io.{module}").read)
+        signatures.add(tuple((p.name, p.kind, p.default) for p in sig.parameters.values()))
+    assert len(signatures) == 1
+
+
+def test_xml_format_errors_keep_their_precedence():
+    assert "malformed" in assert_fails_cleanly([("a.xml", b"<foo><a></foo>")])
+    assert "not a supported ECG format" in assert_fails_cleanly([("a.xml", b"<foo><a/></foo>")])
+    assert "malformed" in assert_fails_cleanly([("a.xml", b"<CardiologyXML><StripData>")])
+    bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><RestingECG>&a;</RestingECG>'
+    assert "entities" in assert_fails_cleanly([("a.xml", bomb)])

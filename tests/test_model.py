@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hfviz.model import (
+from hfviz.risk.network import (
     INFERENCE_CHUNK,
     DualAttentionNet,
     ModelConfig,

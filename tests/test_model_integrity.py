@@ -1,6 +1,6 @@
 """Model files: weights only (nothing unpickled), sha256 from the card checked before parsing, clear errors.
 
-Tiny SYNTHETIC models are written to temporary folders with :func:`hfviz.risk.save_risk_model`.
+Tiny SYNTHETIC models are written to temporary folders with :func:`hfviz.risk.model.save_risk_model`.
 "Consistent tampering" below means a file is changed and its sha256 in the card updated to
 match (someone who can write the model folder can do both): the checksum then passes, and it is
 the weights-only loader and the structural checks that must refuse the file.
@@ -21,9 +21,9 @@ import pytest
 import torch
 
 from hfviz.errors import ModelFileError
-from hfviz.model import DualAttentionNet, ModelConfig
-from hfviz.risk import load_risk_model, model_files, save_risk_model
-from hfviz.survival import breslow_baseline
+from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.risk.model import load_risk_model, model_files, save_risk_model
+from hfviz.risk.survival import breslow_baseline
 from test_cli_robustness import LEADS12, assert_clean_outcome, run_main
 from test_fuzz_readers import _csv_bytes, synthetic_ecg
 
@@ -330,7 +330,7 @@ def test_app_with_a_tampered_model_shows_one_sentence_and_no_traceback(model_dir
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
-    from hfviz import ui
+    from hfviz.dashboard import ui
 
     if not (ROOT / "pages" / "1_Patient.py").is_file():
         pytest.skip("the Patient page does not exist yet")

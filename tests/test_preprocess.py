@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hfviz import preprocess as pp
+from hfviz.ecg import signal as ecg_signal
+from hfviz.ecg import measure as ecg_measure
+from hfviz.ecg import prepare as ecg_prepare
 from hfviz.errors import ECGFormatError
-from hfviz.io import read_ecg
-from hfviz.record import LEADS, make_record
+from hfviz.ecg.io import read_ecg
+from hfviz.ecg.record import LEADS, make_record
 
 FS = 500.0
 # Frontal-plane lead directions (degrees, hexaxial); precordial leads get fixed weights.
@@ -78,7 +80,7 @@ def test_resample_to_500_hz_preserves_a_sine(fs_in):
     dur = 4.0
     t_in = np.arange(int(dur * fs_in)) / fs_in
     x = np.tile(np.sin(2 * np.pi * 7.0 * t_in), (12, 1))
-    y = pp.resample(x, fs_in, 500.0)
+    y = ecg_signal.resample(x, fs_in, 500.0)
     assert y.shape == (12, int(dur * 500))
     t_out = np.arange(y.shape[1]) / 500.0
     inner = slice(100, -100)  # away from the filter's edge transients
@@ -88,7 +90,7 @@ def test_resample_to_500_hz_preserves_a_sine(fs_in):
 
 def test_resample_at_the_same_rate_returns_an_equal_copy():
     x = np.random.default_rng(1).normal(size=(12, 1000))
-    y = pp.resample(x, 500.0, 500.0)
+    y = ecg_signal.resample(x, 500.0, 500.0)
     assert y is not x
     np.testing.assert_array_equal(x, y)
 
@@ -98,7 +100,7 @@ def test_clean_removes_baseline_wander_and_powerline_hum():
     x = synthetic_ecg(regular_r_times(70, dur), dur)
     t = np.arange(x.shape[1]) / FS
     dirty = x + 0.8 * np.sin(2 * np.pi * 0.15 * t + 0.3) + 0.2 * np.sin(2 * np.pi * 50.0 * t)
-    cleaned, reference = pp.clean(dirty, FS), pp.clean(x, FS)
+    cleaned, reference = ecg_signal.clean(dirty, FS), ecg_signal.clean(x, FS)
     inner = slice(500, -500)
     assert np.max(np.abs(cleaned - reference)[:, inner]) < 0.05
     # and the cleaned strip keeps the QRS: peak-to-peak within 10 % of the original's
@@ -110,7 +112,7 @@ def test_clean_rejects_non_finite_samples_with_the_library_error():
     x = np.zeros((12, 2000))
     x[3, 10] = np.nan
     with pytest.raises(ECGFormatError, match="NaN"):
-        pp.clean(x, FS)
+        ecg_signal.clean(x, FS)
 
 
 # --------------------------------------------------------------------------------------
@@ -119,8 +121,8 @@ def test_clean_rejects_non_finite_samples_with_the_library_error():
 def test_detect_r_peaks_finds_every_beat_at_its_true_time():
     dur = 10.0
     r_true = regular_r_times(75, dur)
-    x = pp.clean(synthetic_ecg(r_true, dur, noise_mv=0.02), FS)
-    r = pp.detect_r_peaks(x, FS)
+    x = ecg_signal.clean(synthetic_ecg(r_true, dur, noise_mv=0.02), FS)
+    r = ecg_signal.detect_r_peaks(x, FS)
     assert r.size == r_true.size
     assert np.max(np.abs(r - np.rint(r_true * FS))) <= 2
 
@@ -129,17 +131,17 @@ def test_detect_r_peaks_is_polarity_free_and_survives_one_noisy_lead():
     dur = 10.0
     r_true = regular_r_times(60, dur)
     x = -synthetic_ecg(r_true, dur, axis_deg=-120.0)  # negative QRS in most leads
-    r = pp.detect_r_peaks(pp.clean(x, FS), FS)
+    r = ecg_signal.detect_r_peaks(ecg_signal.clean(x, FS), FS)
     assert r.size == r_true.size
     assert np.max(np.abs(r - np.rint(r_true * FS))) <= 2
     x[7] += np.random.default_rng(3).normal(0.0, 1.0, x.shape[1])  # V2 becomes pure noise
-    r = pp.detect_r_peaks(pp.clean(x, FS), FS)
+    r = ecg_signal.detect_r_peaks(ecg_signal.clean(x, FS), FS)
     assert r.size == r_true.size
     assert np.max(np.abs(r - np.rint(r_true * FS))) <= 10  # the noise moves the magnitude peak
 
 
 def test_detect_r_peaks_on_a_flat_signal_returns_no_beats():
-    assert pp.detect_r_peaks(np.zeros((12, 5000)), FS).size == 0
+    assert ecg_signal.detect_r_peaks(np.zeros((12, 5000)), FS).size == 0
 
 
 # --------------------------------------------------------------------------------------
@@ -148,10 +150,10 @@ def test_detect_r_peaks_on_a_flat_signal_returns_no_beats():
 def test_median_beat_puts_the_r_peak_at_r_offset():
     dur = 10.0
     x = synthetic_ecg(regular_r_times(64, dur, first_s=0.73), dur)
-    beat = pp.median_beat(x, FS)
-    assert beat.shape == (12, pp.BEAT_LEN)
-    assert int(np.argmax(beat[LEADS.index("II")])) == pp.R_OFFSET
-    assert int(np.argmax(np.sqrt((beat**2).sum(0)))) == pp.R_OFFSET
+    beat = ecg_signal.median_beat(x, FS)
+    assert beat.shape == (12, ecg_signal.BEAT_LEN)
+    assert int(np.argmax(beat[LEADS.index("II")])) == ecg_signal.R_OFFSET
+    assert int(np.argmax(np.sqrt((beat**2).sum(0)))) == ecg_signal.R_OFFSET
 
 
 def test_median_beat_of_a_noisy_signal_with_ectopic_beats_recovers_the_clean_template():
@@ -164,9 +166,9 @@ def test_median_beat_of_a_noisy_signal_with_ectopic_beats_recovers_the_clean_tem
     t = np.arange(clean_x.shape[1]) / FS
     for r in (r_true[3] - 0.2, r_true[6] - 0.2):
         noisy += np.outer(_lead_weights(-90.0), 1.5 * _gauss(t, r, 0.035) - 0.5 * _gauss(t, r + 0.3, 0.06))
-    beat = pp.median_beat(noisy, FS)
+    beat = ecg_signal.median_beat(noisy, FS)
     mid = int(round(r_true[8] * FS))
-    template = clean_x[:, mid - pp.R_OFFSET : mid - pp.R_OFFSET + pp.BEAT_LEN]
+    template = clean_x[:, mid - ecg_signal.R_OFFSET : mid - ecg_signal.R_OFFSET + ecg_signal.BEAT_LEN]
     for lead in range(12):
         if np.ptp(template[lead]) > 0.6:  # correlation of near-flat leads measures only noise
             assert np.corrcoef(beat[lead], template[lead])[0, 1] > 0.98, LEADS[lead]
@@ -178,43 +180,43 @@ def test_median_beat_resamples_other_rates_and_maps_given_r_peaks():
     dur = 10.0
     r_true = regular_r_times(70, dur)
     x1000 = synthetic_ecg(r_true, dur, fs=1000.0)
-    beat = pp.median_beat(x1000, 1000.0, r_peaks=np.rint(r_true * 1000).astype(int))
-    assert beat.shape == (12, pp.BEAT_LEN)
-    assert int(np.argmax(np.sqrt((beat**2).sum(0)))) == pp.R_OFFSET
+    beat = ecg_signal.median_beat(x1000, 1000.0, r_peaks=np.rint(r_true * 1000).astype(int))
+    assert beat.shape == (12, ecg_signal.BEAT_LEN)
+    assert int(np.argmax(np.sqrt((beat**2).sum(0)))) == ecg_signal.R_OFFSET
 
 
 def test_median_beat_of_a_short_strip_uses_beats_cut_by_its_ends():
     # 2.5 s, three beats, none with a complete 1.2 s window inside the strip
     x = synthetic_ecg([0.3, 1.2, 2.2], 2.5)
-    beat = pp.median_beat(x, FS)
+    beat = ecg_signal.median_beat(x, FS)
     assert np.all(np.isfinite(beat))
-    assert int(np.argmax(np.sqrt((beat**2).sum(0)))) == pp.R_OFFSET
+    assert int(np.argmax(np.sqrt((beat**2).sum(0)))) == ecg_signal.R_OFFSET
     mid = int(1.2 * FS)
-    np.testing.assert_allclose(beat[:, 150:450], x[:, mid - pp.R_OFFSET + 150 : mid - pp.R_OFFSET + 450], atol=1e-9)
+    np.testing.assert_allclose(beat[:, 150:450], x[:, mid - ecg_signal.R_OFFSET + 150 : mid - ecg_signal.R_OFFSET + 450], atol=1e-9)
 
 
 def test_median_beat_with_one_beat_raises_an_error_naming_the_record():
     x = synthetic_ecg([1.0], 2.5)
     with pytest.raises(ECGFormatError, match="strip.csv: .*heartbeat"):
-        pp.median_beat(x, FS, name="strip.csv")
+        ecg_signal.median_beat(x, FS, name="strip.csv")
 
 
 def test_median_beat_of_a_flat_signal_raises_the_library_error():
     with pytest.raises(ECGFormatError, match="flat.npy"):
-        pp.median_beat(np.zeros((12, 5000)), FS, name="flat.npy")
+        ecg_signal.median_beat(np.zeros((12, 5000)), FS, name="flat.npy")
 
 
 # --------------------------------------------------------------------------------------
 # model input
 # --------------------------------------------------------------------------------------
 def test_pad_beat_adds_four_zeros_on_each_side_for_single_and_batched_beats():
-    beat = np.ones((12, pp.BEAT_LEN))
-    padded = pp.pad_beat(beat)
-    assert padded.shape == (12, pp.MODEL_LEN)
+    beat = np.ones((12, ecg_signal.BEAT_LEN))
+    padded = ecg_signal.pad_beat(beat)
+    assert padded.shape == (12, ecg_signal.MODEL_LEN)
     assert np.all(padded[:, :4] == 0) and np.all(padded[:, -4:] == 0) and np.all(padded[:, 4:-4] == 1)
-    assert pp.pad_beat(np.ones((3, 12, pp.BEAT_LEN))).shape == (3, 12, pp.MODEL_LEN)
+    assert ecg_signal.pad_beat(np.ones((3, 12, ecg_signal.BEAT_LEN))).shape == (3, 12, ecg_signal.MODEL_LEN)
     with pytest.raises(ECGFormatError):
-        pp.pad_beat(np.ones((12, 500)))
+        ecg_signal.pad_beat(np.ones((12, 500)))
 
 
 def test_normalise_gives_zero_mean_unit_std_per_lead_and_maps_nan_to_zero():
@@ -223,7 +225,7 @@ def test_normalise_gives_zero_mean_unit_std_per_lead_and_maps_nan_to_zero():
     x[0, 4, 100:110] = np.nan
     x[1, 5, :] = np.nan  # an all-NaN lead
     x[1, 6, :] = 0.7  # a flat lead
-    z = pp.normalise(x)
+    z = ecg_signal.normalise(x)
     assert z.dtype == np.float32 and z.shape == x.shape
     assert np.all(np.isfinite(z))
     assert np.all(z[0, 4, 100:110] == 0)
@@ -240,9 +242,9 @@ def test_normalise_gives_zero_mean_unit_std_per_lead_and_maps_nan_to_zero():
 
 def test_model_input_is_the_normalised_padded_beat():
     beat = synthetic_ecg([0.476], 1.2)
-    mi = pp.model_input(beat)
-    assert mi.shape == (12, pp.MODEL_LEN) and mi.dtype == np.float32
-    np.testing.assert_array_equal(mi, pp.normalise(pp.pad_beat(beat)))
+    mi = ecg_signal.model_input(beat)
+    assert mi.shape == (12, ecg_signal.MODEL_LEN) and mi.dtype == np.float32
+    np.testing.assert_array_equal(mi, ecg_signal.normalise(ecg_signal.pad_beat(beat)))
 
 
 # --------------------------------------------------------------------------------------
@@ -251,8 +253,8 @@ def test_model_input_is_the_normalised_padded_beat():
 def test_measure_on_a_synthetic_ecg_gives_rate_axis_and_plausible_intervals():
     dur = 10.0
     x = synthetic_ecg(regular_r_times(72, dur), dur, axis_deg=60.0, noise_mv=0.01)
-    m = pp.measure(x, FS)
-    assert set(m) == set(pp.MEASUREMENT_KEYS)
+    m = ecg_measure.measure(x, FS)
+    assert set(m) == set(ecg_measure.MEASUREMENT_KEYS)
     assert abs(m["heart_rate_bpm"].value - 72.0) < 3.0
     assert abs(m["qrs_axis_deg"].value - 60.0) < 5.0
     assert 60 <= m["qrs_ms"].value <= 120
@@ -275,7 +277,7 @@ def test_measure_on_an_irregular_rhythm_without_p_waves_reports_no_pr():
     t = np.arange(x.shape[1]) / FS
     # fibrillatory waves, 5-7 Hz, 0.03 mV
     x += 0.03 * np.sin(2 * np.pi * rng.uniform(5, 7, size=(12, 1)) * t + rng.uniform(0, 6, (12, 1)))
-    m = pp.measure(x, FS)
+    m = ecg_measure.measure(x, FS)
     true_hr = 60.0 / np.mean(np.diff(r_times))
     assert abs(m["heart_rate_bpm"].value - true_hr) < 3.0
     assert m["pr_ms"].value is None and m["pr_ms"].reason == "no P waves detected"
@@ -283,8 +285,8 @@ def test_measure_on_an_irregular_rhythm_without_p_waves_reports_no_pr():
 
 
 def test_measure_on_a_flat_signal_gives_none_with_reasons_instead_of_numbers():
-    m = pp.measure(np.zeros((12, 5000)), FS)
-    assert set(m) == set(pp.MEASUREMENT_KEYS)
+    m = ecg_measure.measure(np.zeros((12, 5000)), FS)
+    assert set(m) == set(ecg_measure.MEASUREMENT_KEYS)
     for key, value in m.items():
         assert value.value is None, key
         assert value.reason, key
@@ -293,19 +295,19 @@ def test_measure_on_a_flat_signal_gives_none_with_reasons_instead_of_numbers():
 def test_measure_from_two_beats_gives_the_rate_of_their_interval():
     dur = 10.0
     x = synthetic_ecg(regular_r_times(30, dur), dur)
-    m = pp.measure(x[:, :1400], FS)  # 2.8 s: beats at 0.5 s and 2.5 s only
+    m = ecg_measure.measure(x[:, :1400], FS)  # 2.8 s: beats at 0.5 s and 2.5 s only
     assert m["heart_rate_bpm"].value == pytest.approx(30.0, abs=1.0)
 
 
 def test_a_value_outside_its_plausible_range_becomes_none_with_a_reason():
-    out_of_range = pp._m("qrs_ms", 400.0)
+    out_of_range = ecg_measure._m("qrs_ms", 400.0)
     assert out_of_range.value is None and "implausible" in out_of_range.reason
-    assert pp._m("qrs_ms", 96.0) == pp.Measurement(96.0, "ms", None)
+    assert ecg_measure._m("qrs_ms", 96.0) == ecg_measure.Measurement(96.0, "ms", None)
 
 
 def test_measure_rejects_a_signal_shorter_than_half_a_second():
     with pytest.raises(ECGFormatError):
-        pp.measure(np.zeros((12, 100)), FS)
+        ecg_measure.measure(np.zeros((12, 100)), FS)
 
 
 # --------------------------------------------------------------------------------------
@@ -320,23 +322,23 @@ def _synthetic_record(fs: float = FS, **med):
 
 def test_prepare_computes_a_median_beat_when_the_file_has_none():
     rec = _synthetic_record(fs=1000.0)
-    p = pp.prepare(rec)
+    p = ecg_prepare.prepare(rec)
     assert p.median_source == "computed"
     assert p.fs_hz == 500.0 and p.strip_mv.shape == (12, 5000)
     assert p.median_beat_mv.shape == (12, 600)
     assert p.model_input.shape == (12, 608) and p.model_input.dtype == np.float32
-    np.testing.assert_array_equal(p.model_input, pp.model_input(p.median_beat_mv))
+    np.testing.assert_array_equal(p.model_input, ecg_signal.model_input(p.median_beat_mv))
     assert abs(p.measurements["heart_rate_bpm"].value - 66.0) < 3.0
     assert p.record is rec
 
 
 def test_prepare_prefers_the_device_median_beat_and_can_be_told_not_to():
-    beat = synthetic_ecg([pp.R_OFFSET / FS], 1.2) * 0.9
+    beat = synthetic_ecg([ecg_signal.R_OFFSET / FS], 1.2) * 0.9
     rec = _synthetic_record(median_beats={lead: beat[i] for i, lead in enumerate(LEADS)}, median_fs_hz=500.0)
-    p = pp.prepare(rec)
+    p = ecg_prepare.prepare(rec)
     assert p.median_source == "device"
     np.testing.assert_array_equal(p.median_beat_mv, rec.median_beat_mv)
-    q = pp.prepare(rec, prefer_device_median=False)
+    q = ecg_prepare.prepare(rec, prefer_device_median=False)
     assert q.median_source == "computed"
     assert not np.array_equal(q.median_beat_mv, rec.median_beat_mv)
 
@@ -345,16 +347,16 @@ def test_prepare_resamples_and_realigns_a_device_median_beat_from_another_layout
     # a 1000 Hz device beat of 1.0 s with its R peak at 0.3 s
     beat = synthetic_ecg([0.3], 1.0, fs=1000.0)
     rec = _synthetic_record(median_beats={lead: beat[i] for i, lead in enumerate(LEADS)}, median_fs_hz=1000.0)
-    p = pp.prepare(rec)
+    p = ecg_prepare.prepare(rec)
     assert p.median_source == "device" and p.median_beat_mv.shape == (12, 600)
-    assert int(np.argmax(np.sqrt((p.median_beat_mv**2).sum(0)))) == pp.R_OFFSET
+    assert int(np.argmax(np.sqrt((p.median_beat_mv**2).sum(0)))) == ecg_signal.R_OFFSET
 
 
 def test_prepare_without_usable_beats_raises_an_error_naming_the_record():
     flat = {lead: np.zeros(5000) for lead in LEADS}
     rec = make_record(flat, FS, source_format="simulated", source_name="flat-ecg")
     with pytest.raises(ECGFormatError, match="flat-ecg"):
-        pp.prepare(rec)
+        ecg_prepare.prepare(rec)
 
 
 # --------------------------------------------------------------------------------------
@@ -368,7 +370,7 @@ def _spatial_peak(beat: np.ndarray) -> int:
 def test_cardiosoft_median_from_the_strip_matches_the_device_median_beat(samples, capsys):
     rec = read_ecg(samples / "cardiosoft" / "example-XML1.xml")
     assert rec.median_beat_mv is not None and rec.median_fs_hz == 500.0
-    ours = pp.prepare(rec, prefer_device_median=False)
+    ours = ecg_prepare.prepare(rec, prefer_device_median=False)
     device = rec.median_beat_mv
     corr = np.array([np.corrcoef(ours.median_beat_mv[i], device[i])[0, 1] for i in range(12)])
     with capsys.disabled():
@@ -377,8 +379,8 @@ def test_cardiosoft_median_from_the_strip_matches_the_device_median_beat(samples
     assert np.sum(corr > 0.9) >= 10
     assert corr.min() > 0.8
     # the device's R peak sits where ours is by construction
-    assert abs(_spatial_peak(device) - pp.R_OFFSET) <= 3
-    assert _spatial_peak(ours.median_beat_mv) == pp.R_OFFSET
+    assert abs(_spatial_peak(device) - ecg_signal.R_OFFSET) <= 3
+    assert _spatial_peak(ours.median_beat_mv) == ecg_signal.R_OFFSET
     lags = range(-20, 21)
     score = [np.sum(np.roll(ours.median_beat_mv, k, axis=1)[:, 30:-30] * device[:, 30:-30]) for k in lags]
     assert abs(list(lags)[int(np.argmax(score))]) <= 2
@@ -387,7 +389,7 @@ def test_cardiosoft_median_from_the_strip_matches_the_device_median_beat(samples
 def test_cardiosoft_heart_rate_matches_the_device_ventricular_rate(samples):
     rec = read_ecg(samples / "cardiosoft" / "example-XML1.xml")
     device_rate = rec.meta["device_measurements"]["VentricularRate"]["value"]
-    p = pp.prepare(rec)
+    p = ecg_prepare.prepare(rec)
     assert p.median_source == "device"
     np.testing.assert_array_equal(p.median_beat_mv, rec.median_beat_mv)
     assert abs(p.measurements["heart_rate_bpm"].value - device_rate) <= 5.0
@@ -405,7 +407,7 @@ _GE = [
 def test_measurements_on_computed_median_beats_agree_with_ge_device_values(samples, path, pr_key):
     rec = read_ecg(samples / path)
     dev = {k: v["value"] for k, v in rec.meta["device_measurements"].items()}
-    m = pp.prepare(rec, prefer_device_median=False).measurements
+    m = ecg_prepare.prepare(rec, prefer_device_median=False).measurements
     assert abs(m["heart_rate_bpm"].value - dev["VentricularRate"]) <= 5.0
     assert abs(m["qrs_ms"].value - dev["QRSDuration"]) <= 20.0
     assert abs(m["pr_ms"].value - dev[pr_key]) <= 30.0
@@ -419,7 +421,7 @@ def test_every_sample_file_prepares_into_a_finite_model_input(samples):
     files += sorted(samples.glob("*/*.xml")) + sorted(samples.glob("*/*.dcm"))
     assert files
     for f in files:
-        p = pp.prepare(read_ecg(f))
+        p = ecg_prepare.prepare(read_ecg(f))
         assert p.model_input.shape == (12, 608) and np.all(np.isfinite(p.model_input)), f.name
         hr = p.measurements["heart_rate_bpm"].value
         assert hr is not None and 30 <= hr <= 200, f.name

@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from hfviz.errors import ECGFormatError
-from hfviz.io import read_ecg
+from hfviz.ecg.io import read_ecg
 from test_fuzz_readers import SAMPLES_DIR, _csv_bytes, synthetic_ecg
 from test_model_integrity import write_tiny_model
 
@@ -166,22 +166,27 @@ def _uploads() -> list[list[tuple[str, bytes]]]:
 
 
 def _library_flow(upload, models_dir: Path) -> None:
-    from hfviz import explain, plots, report
-    from hfviz.preprocess import prepare
-    from hfviz.risk import load_risk_model
+    from hfviz.risk import explain
+    from hfviz.risk import explain_summary
+    from hfviz.dashboard import ecg_figures
+    from hfviz.dashboard import risk_figures
+    from hfviz.dashboard import report as report
+    from hfviz.risk import assess as risk_assess
+    from hfviz.ecg.prepare import prepare
+    from hfviz.risk.model import load_risk_model
 
     prepared = prepare(read_ecg(upload))
     model = load_risk_model("mi", models_dir)
-    risk = report.assess(model, prepared.model_input)
+    risk = risk_assess.assess(model, prepared.model_input)
     assert np.isfinite(risk.log_risk)
     attrs = explain.attribute_all(model, prepared.model_input, n_steps=8, cohort_beats=model.cohort_beats)
     assert set(attrs) == set(explain.METHODS)
     html = report.patient_report_html(
                                title="upload", record_info=report.record_summary(prepared), risk=risk,
-                               ecg_figure=plots.ecg_paper_figure(prepared.strip_mv, prepared.fs_hz, title="ECG"),
-                               survival_figure=plots.survival_figure(risk.times_months, risk.survival),
+                               ecg_figure=ecg_figures.ecg_paper_figure(prepared.strip_mv, prepared.fs_hz, title="ECG"),
+                               survival_figure=risk_figures.survival_figure(risk.times_months, risk.survival),
                                measurements=report.measurements_frame(prepared.measurements),
-                               top_attributions=explain.top_segments(attrs["integrated_gradients"].values),
+                               top_attributions=explain_summary.top_segments(attrs["integrated_gradients"].values),
                                attribution_label="IG", model_info={})
     assert "<html" in html.lower()  # built in memory, offered as a download, never saved
 
@@ -208,7 +213,7 @@ def test_app_upload_predict_explain_writes_nothing_to_disk(tmp_path, private_tmp
         pytest.skip("the dashboard pages do not exist yet")
     from streamlit.testing.v1 import AppTest
 
-    from hfviz import ui
+    from hfviz.dashboard import ui
 
     monkeypatch.setenv(ui.MODELS_DIR_ENV, str(write_tiny_model(tmp_path / "models")))
 
@@ -314,7 +319,7 @@ def debug_logs(caplog):
 
 
 def test_reading_files_that_carry_names_logs_no_identifier(debug_logs, capsys):
-    from hfviz.preprocess import prepare
+    from hfviz.ecg.prepare import prepare
 
     files = named_files()
     if not files:
@@ -362,7 +367,7 @@ def test_uploaded_file_names_are_not_logged(debug_logs, tmp_path, monkeypatch):
         pytest.skip("the Patient page does not exist yet")
     from streamlit.testing.v1 import AppTest
 
-    from hfviz import ui
+    from hfviz.dashboard import ui
 
     monkeypatch.setenv(ui.MODELS_DIR_ENV, str(write_tiny_model(tmp_path / "models")))
     good = f"{CANARY_FAMILY}_{CANARY_GIVEN}.csv"
@@ -380,7 +385,7 @@ def test_app_upload_limit_matches_the_library_limit():
     """The browser refuses what the library would refuse: both limits are 50 MB per file."""
     import tomllib
 
-    from hfviz.io import MAX_FILE_BYTES
+    from hfviz.ecg.io import MAX_FILE_BYTES
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_FILE_BYTES

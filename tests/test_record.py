@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hfviz.errors import ECGFormatError
-from hfviz.record import LEADS, make_record, normalise_lead_name
+from hfviz.ecg.record import LEADS, make_record, normalise_lead_name
 
 
 def _leads(n=5000, names=LEADS, amp=1.0):

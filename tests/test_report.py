@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hfviz import plots, report
-from hfviz.model import DualAttentionNet, ModelConfig
-from hfviz.preprocess import Measurement
+from hfviz.dashboard import ecg_figures
+from hfviz.dashboard import risk_figures
+from hfviz.dashboard import report
+from hfviz.risk import assess as risk_assess
+from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.ecg.measure import Measurement
 
 
 class FakeModel:
@@ -33,7 +37,7 @@ class FakeModel:
 
 
 def test_assess_reports_percentile_group_and_survival_in_plain_words():
-    r = report.assess(FakeModel(), np.zeros((12, 608), np.float32))
+    r = risk_assess.assess(FakeModel(), np.zeros((12, 608), np.float32))
     assert r.log_risk == pytest.approx(0.7) and r.group == "high"
     assert r.sentence == "Predicted risk higher than 87 % of the MI-like cohort (synthetic) — high tertile."
     assert r.times_months[0] == 0 and r.times_months[-1] == 84
@@ -46,7 +50,7 @@ def test_assess_reports_percentile_group_and_survival_in_plain_words():
 def test_synthetic_label_follows_the_model_card(card, synthetic):
     m = FakeModel()
     m.card = card
-    assert report.model_is_synthetic(m) is synthetic
+    assert risk_assess.model_is_synthetic(m) is synthetic
 
 
 def test_measurements_table_explains_missing_values_and_shows_device_values():
@@ -58,10 +62,10 @@ def test_measurements_table_explains_missing_values_and_shows_device_values():
 
 
 def test_html_report_is_self_contained_and_labelled_synthetic():
-    r = report.assess(FakeModel(), np.zeros((12, 608), np.float32))
+    r = risk_assess.assess(FakeModel(), np.zeros((12, 608), np.float32))
     t = np.arange(2500) / 500
-    ecg = plots.ecg_paper_figure(np.tile(np.sin(2 * np.pi * t), (12, 1)) * 0.5, 500.0)
-    surv = plots.survival_figure(r.times_months, r.survival)
+    ecg = ecg_figures.ecg_paper_figure(np.tile(np.sin(2 * np.pi * t), (12, 1)) * 0.5, 500.0)
+    surv = risk_figures.survival_figure(r.times_months, r.survival)
     top = pd.DataFrame({"lead": ["V5"], "from_ms": [440], "to_ms": [504], "attribution": [0.12],
                         "direction": ["raises risk"]})
     html = report.patient_report_html(title="upload <1>.xml", record_info={"format": "wfdb"}, risk=r, ecg_figure=ecg,
@@ -99,3 +103,72 @@ def test_card_training_data_line():
     card = {"training_data": {"source": "SYNTHETIC (hfviz simulator)", "n_subjects": 800, "n_events": 32}}
     assert report.card_training_data(card) == "SYNTHETIC (hfviz simulator); 800 subjects, 32 events"
     assert report.card_training_data({}) == "not stated"
+
+
+class _Net:
+    def __init__(self, n):
+        import torch
+
+        self._p = torch.nn.Parameter(torch.zeros(n))
+
+    def parameters(self):
+        return iter([self._p])
+
+
+def test_model_info_names_the_cohort_parameters_data_and_weights_hash():
+    m = FakeModel()
+    m.net = _Net(1234)
+    m.card = {"training_data": "SYNTHETIC cohort", "sha256": {"weights.safetensors": "abc123"}}
+    r = risk_assess.assess(m, np.zeros((12, 608), np.float32))
+    info = report.model_info(m, r)
+    assert info == {"model": "MI-like cohort (synthetic) dual-attention network", "parameters": "1,234",
+                    "training data": "SYNTHETIC cohort", "weights sha256": "abc123"}
+    m.card = {}
+    assert report.model_info(m, r)["weights sha256"] == "—"
+
+
+def test_record_caption_joins_the_summary_fields():
+    summary = {"format": "wfdb", "sampling rate": "500 Hz", "duration": "10.0 s", "median beat": "computed",
+               "units": "mV", "derived leads": "none"}
+    assert report.record_caption(summary) == "wfdb · 500 Hz · 10.0 s · computed · units: mV · derived leads: none"
+
+
+def test_card_sections_turn_each_field_into_blocks_in_page_order():
+    card = {"limitations": ["synthetic only", "small"], "intended_use": "research",
+            "metrics": {"c_index": {"estimate": 0.6}, "brier": {"estimate": 0.1}},
+            "training": {"epochs": 30, "optimiser": {"lr": 1e-3}}, "comparison": [{"model": "a", "c": 0.6}],
+            "baseline": [1, 2]}
+    sections = report.card_sections(card)
+    assert [h for h, _ in sections] == ["Intended use", "Training", "Held-out metrics (with 95 % CI)",
+                                        "Baselines and ablations", "Limitations"]
+    blocks = dict(sections)
+    assert blocks["Intended use"] == [("markdown", "research")]
+    assert blocks["Limitations"] == [("markdown", "- synthetic only\n- small")]
+    (kind, df), = blocks["Held-out metrics (with 95 % CI)"]
+    assert kind == "indexed_table" and list(df.index) == ["c_index", "brier"]
+    (k1, fields), (k2, nested) = blocks["Training"]
+    assert k1 == "fields" and fields.loc["epochs", ""] == "30"
+    assert (k2, nested) == ("json", ("optimiser", {"lr": 1e-3}))
+    (kind, df), = blocks["Baselines and ablations"]
+    assert kind == "table" and list(df.columns) == ["model", "c"]
+    assert report.card_field_blocks(3) == [("value", 3)] and report.card_field_blocks(None) == []
+
+
+def test_card_sha256_table_and_json_leave_out_the_large_arrays():
+    card = {"sha256": {"w.safetensors": "ab", "card.json": "cd"}, "baseline": [1] * 100,
+            "risk_distribution": [0.1], "config": {"d": 64}}
+    assert report.card_sha256_table(card).to_dict("list") == {"file": ["w.safetensors", "card.json"],
+                                                             "sha256": ["ab", "cd"]}
+    assert report.card_sha256_table({}).empty
+    assert json.loads(report.card_json(card)) == {"sha256": card["sha256"], "config": {"d": 64}}
+
+
+def test_cohort_subtitle_states_logrank_hazard_ratio_and_c_index():
+    from types import SimpleNamespace
+
+    s = SimpleNamespace(logrank_p=0.0012, hazard_ratio={"hr": 2.5, "lower": 1.5, "upper": 4.0}, high_label="high",
+                        low_label="low", c_index=(0.61, 0.55, 0.66))
+    assert report.cohort_subtitle(s) == ("log-rank p = 0.0012 · HR high vs low 2.50 (1.50–4.00) · "
+                                         "C-index 0.610 (0.550–0.660)")
+    s.hazard_ratio = {"hr": float("nan"), "lower": float("nan"), "upper": float("nan")}
+    assert "HR high vs low not estimable" in report.cohort_subtitle(s)

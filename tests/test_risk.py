@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from hfviz.errors import ECGFormatError, ModelFileError
-from hfviz.model import DualAttentionNet, ModelConfig
-from hfviz.risk import load_risk_model, model_files, save_risk_model
-from hfviz.survival import breslow_baseline
+from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.risk.model import load_risk_model, model_files, save_risk_model
+from hfviz.risk.survival import breslow_baseline
 
 torch.set_num_threads(1)
 TINY = ModelConfig(block_channels=(4, 8, 8, 8, 8), lead_heads=2, lead_mlp_ratio=1, embed_dim=32, decoder_channels=8)
@@ -59,8 +59,8 @@ def test_survival_and_percentiles_are_well_formed(shipped):
     assert rm.percentile(rm.risk_distribution[-1] + 1) == 100.0
     assert rm.percentile(rm.risk_distribution[0] - 1) == 0.0
     assert rm.risk_group(rm.risk_distribution[-1] + 1) == "high"
-    assert rm.risk_group(rm.risk_distribution[0] - 1, scheme="quartiles") == "Q1"
-    assert rm.risk_group(np.array([rm.risk_distribution[-1] + 1]), scheme="top10") == ["top 10%"]
+    assert rm.risk_group(rm.risk_distribution[0] - 1, scheme="quartiles") == "Q1 (lowest)"
+    assert rm.risk_group(np.array([rm.risk_distribution[-1] + 1]), scheme="top_k") == ["top 10%"]
 
 
 def test_tampered_weights_raise_model_file_error(shipped):
@@ -106,7 +106,7 @@ def test_unknown_cohort_raises_model_file_error(tmp_path):
 
 def test_predict_command_scores_good_files_and_reports_bad_ones(shipped, tmp_path, capsys):
     from hfviz.cli import main
-    from hfviz.record import LEADS
+    from hfviz.ecg.record import LEADS
 
     d, _, _ = shipped
     t = np.arange(5000) / 500.0

@@ -1,7 +1,7 @@
 """The dipole ECG simulator: lead relations, recovered intervals, phenotype morphology, reports.
 
-Measured values come from the same pipeline as an upload (``hfviz.preprocess``), and R peaks
-are cross-checked with neurokit2. Stated tolerances (truth definitions in hfviz.simulate):
+Measured values come from the same pipeline as an upload (``hfviz.ecg.prepare``), and R peaks
+are cross-checked with neurokit2. Stated tolerances (truth definitions in hfviz.synthetic.simulate):
 heart rate +-2 bpm, QRS +-16 ms, QT +-25 ms, PR +-25 ms. The pipeline's QRS/QT run a few ms
 short of the truth on average (velocity-threshold onset on smooth waves, tangent T end).
 """
@@ -11,22 +11,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hfviz import preprocess as pp
-from hfviz import reports
-from hfviz import simulate as sim
-from hfviz.record import LEADS
+from hfviz.ecg import signal as ecg_signal
+from hfviz.ecg import measure as ecg_measure
+from hfviz.ecg import prepare as ecg_prepare
+from hfviz.data.scp import STATEMENTS
+from hfviz.synthetic import reports
+from hfviz.synthetic import simulate as sim
+from hfviz.synthetic import waves
+from hfviz.ecg.record import LEADS
 
 L = {name: i for i, name in enumerate(LEADS)}
 
 
 def _prep(conditions, seed, **kw):
     rec, truth = sim.simulate(conditions, seed=seed, **kw)
-    return rec, truth, pp.prepare(rec)
+    return rec, truth, ecg_prepare.prepare(rec)
 
 
 def _qrs_window(prepared):
     """QRS onset/offset (samples) of the prepared median beat, and the baseline-corrected beat."""
-    d = pp.delineate_beat(prepared.median_beat_mv, None)
+    d = ecg_measure.delineate_beat(prepared.median_beat_mv, None)
     beat = prepared.median_beat_mv
     base = np.median(beat[:, d["qrs_onset"] - 10 : d["qrs_onset"] - 2], axis=1, keepdims=True)
     return d["qrs_onset"], d["qrs_offset"], beat - base
@@ -195,22 +199,22 @@ def test_prior_infarct_leaves_pathological_q_waves_in_its_territory(territory, l
     for seed in range(3):
         p = sim.sample_params(np.random.default_rng(seed), [f"mi_{territory}"])
         t = np.arange(0.0, p["qrs_ms"], 1.0)
-        waves = [w for w in sim.build_waves(p) if w[0].startswith("QRS")]
-        beat = sim.twelve_from_eight(sim.project(sim._template(waves, t), p["precordial_gain"]))
+        qrs = [w for w in waves.build_waves(p) if w[0].startswith("QRS")]
+        beat = waves.twelve_from_eight(waves.project(waves.dipole(qrs, t), p["precordial_gain"]))
         qs = [_q_wave(beat[L[lead]]) for lead in leads]
         pathological = [d >= 0.1 and dur >= 30 for d, dur in qs]
         assert sum(pathological) >= 2, (territory, seed, qs)
     # and a normal ECG has none of them
     p = sim.sample_params(np.random.default_rng(0), ["normal"])
     t = np.arange(0.0, p["qrs_ms"], 1.0)
-    beat = sim.twelve_from_eight(sim.project(sim._template(sim.build_waves(p), t), p["precordial_gain"]))
+    beat = waves.twelve_from_eight(waves.project(waves.dipole(waves.build_waves(p), t), p["precordial_gain"]))
     assert not any(_q_wave(beat[L[lead]])[1] >= 30 for lead in leads)
 
 
 def _atrial_consistency(rec, truth):
     """Mean correlation across beats of lead II in the 300-20 ms before each QRS onset."""
-    x = pp.clean(rec.signal_mv, 500.0)
-    onsets = pp.detect_r_peaks(x, 500.0) - int(round(truth["r_peak_ms"] / 2))
+    x = ecg_signal.clean(rec.signal_mv, 500.0)
+    onsets = ecg_signal.detect_r_peaks(x, 500.0) - int(round(truth["r_peak_ms"] / 2))
     segs = np.array([x[L["II"], k - 150 : k - 10] for k in onsets if k >= 150])
     c = np.corrcoef(segs - segs.mean(axis=1, keepdims=True))
     return float(c[np.triu_indices(len(segs), 1)].mean())
@@ -221,13 +225,13 @@ def test_af_has_no_p_waves_and_an_irregularly_irregular_rhythm():
         for conds in (["af"], ["af", "lbbb"]):
             rec, truth = sim.simulate(conds, seed=seed)
             assert _atrial_consistency(rec, truth) < 0.5  # no atrial wave locked to the QRS
-            r = pp.detect_r_peaks(pp.clean(rec.signal_mv, 500.0), 500.0)
+            r = ecg_signal.detect_r_peaks(ecg_signal.clean(rec.signal_mv, 500.0), 500.0)
             rr = np.diff(r)
             assert rr.std() / rr.mean() > 0.1
             assert not any(w[0].startswith("P") for w in sim.build_waves(truth))
         rec, truth = sim.simulate("normal", seed=seed)
         assert _atrial_consistency(rec, truth) > 0.6
-        rr = np.diff(pp.detect_r_peaks(pp.clean(rec.signal_mv, 500.0), 500.0))
+        rr = np.diff(ecg_signal.detect_r_peaks(ecg_signal.clean(rec.signal_mv, 500.0), 500.0))
         assert rr.std() / rr.mean() < 0.06
 
 
@@ -299,7 +303,7 @@ def test_report_text_and_scp_codes_follow_the_truth(conds, code, phrase):
         text, codes = reports.make_report(truth, np.random.default_rng(seed))
         assert code in codes and phrase in text
         assert text == text.lower() and text.endswith(".")
-        assert set(codes) <= set(reports.SCP_STATEMENTS)
+        assert set(codes) <= set(reports.EMITTED_CODES) <= set(STATEMENTS)
         assert all(0 < v <= 100 for v in codes.values())
         if conds == "af":
             assert "SR" not in codes and "sinus" not in text
@@ -322,7 +326,7 @@ def test_bundled_examples_are_labelled_synthetic_and_regenerate_identically(tmp_
     import importlib.util
     from pathlib import Path
 
-    from hfviz.io import read_ecg
+    from hfviz.ecg.io import read_ecg
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("make_examples", root / "scripts" / "make_examples.py")

