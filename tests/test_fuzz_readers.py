@@ -36,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import fuzz_clinic
 from ecg_signals import synthetic_ecg
 from hfviz.errors import ECGFormatError
 from hfviz.ecg.io import FORMATS, read_ecg
@@ -50,6 +51,7 @@ MAX_PEAK_BYTES = 300 * 2**20
 #: Cases per format in the test suite (scripts/fuzz_report.py runs more).
 CI_EXAMPLES = {
     "wfdb": 150, "cardiosoft": 60, "muse": 120, "aecg": 60, "dicom": 80, "csv": 100, "npy": 150, "npz": 150,
+    "philips": 200, "scp": 200, "matlab": 100,
 }
 #: Messages of read_ecg's last line of defence: a reader let an unexpected exception through.
 _FALLBACK = re.compile(r"could not be read; it may be corrupt or not an ECG|too large to read into memory|"
@@ -304,7 +306,7 @@ _SEED_CACHE: dict[str, list[Seed]] = {}
 def seeds_for(fmt: str) -> list[Seed]:
     """Every seed of one format (real samples, examples, synthetic)."""
     if not _SEED_CACHE:
-        for s in sample_seeds() + example_seeds() + synthetic_seeds():
+        for s in sample_seeds() + example_seeds() + synthetic_seeds() + fuzz_clinic.clinic_seeds(SAMPLES_DIR):
             _SEED_CACHE.setdefault(s.fmt, []).append(s)
     return _SEED_CACHE.get(fmt, [])
 
@@ -893,6 +895,9 @@ MUTATORS: dict[str, Callable] = {
     "csv": csv_mutator,
     "npy": npy_mutator,
     "npz": npz_mutator,
+    "philips": fuzz_clinic.philips_mutator,
+    "scp": fuzz_clinic.scp_mutator,
+    "matlab": fuzz_clinic.matlab_mutator,
 }
 
 

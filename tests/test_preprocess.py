@@ -418,7 +418,8 @@ def test_measurements_on_computed_median_beats_agree_with_ge_device_values(sampl
 
 def test_every_sample_file_prepares_into_a_finite_model_input(samples):
     files = sorted(samples.glob("wfdb/*.hea"))
-    files += sorted(samples.glob("*/*.xml")) + sorted(samples.glob("*/*.dcm"))
+    files += sorted(p for p in samples.glob("*/*") if p.suffix.lower() in (".xml", ".dcm", ".scp"))
+    files += sorted(samples.glob("cpsc2018/*.mat"))
     assert files
     for f in files:
         p = ecg_prepare.prepare(read_ecg(f))

@@ -28,6 +28,15 @@ MAX_NONFINITE_FRACTION = 0.01
 MAX_ABS_MV = 30.0
 #: Lead peak-to-peak (mV) below which a lead is called flat.
 FLAT_P2P_MV = 0.02
+#: Typical peak-to-peak (mV; median over 2-s windows) above which a limb lead is implausible
+#: for a resting ECG: limb QRS rarely exceeds 2.5 mV even in LVH (the real samples reach 2.1).
+LIMB_IMPLAUSIBLE_P2P_MV = 3.0
+#: The same for chest leads: LVH precordial voltages reach 6-7 mV (a real LVH sample: 7.2 mV in
+#: V4) and electrode artefacts 9-10 mV, so only more than this points to a gain or units error.
+CHEST_IMPLAUSIBLE_P2P_MV = 10.0
+#: Relative spread of stored leads' peak-to-peak below which they count as identical
+#: (amplitude-normalised exports scale every lead to the same range).
+IDENTICAL_P2P_SPREAD = 0.01
 
 _ALIASES = {
     "i": "I", "ii": "II", "iii": "III", "avr": "aVR", "avl": "aVL", "avf": "aVF",
@@ -43,7 +52,8 @@ def normalise_lead_name(name: str) -> str | None:
     Parameters
     ----------
     name : str
-        Label as found in a file, e.g. ``"AVR"``, ``"avr"``, ``"Lead II"``, ``"MDC_ECG_LEAD_V1"``.
+        Label as found in a file, e.g. ``"AVR"``, ``"avr"``, ``"Lead II"``, ``"MDC_ECG_LEAD_V1"``,
+        ``"Lead I (Einthoven)"`` (a trailing parenthesised qualifier is ignored).
 
     Returns
     -------
@@ -51,7 +61,8 @@ def normalise_lead_name(name: str) -> str | None:
         One of :data:`LEADS`, or ``None`` when the label is not a standard 12-lead name
         (e.g. Frank leads ``vx``).
     """
-    key = name.strip().lower().replace("_", " ")
+    key = " ".join(name.strip().lower().replace("_", " ").split())
+    key = re.sub(r"\s*\([^()]*\)$", "", key)  # a trailing qualifier: "(Einthoven)", "(Goldberger)", "(Wilson)"
     key = re.sub(r"^(mdc ecg lead |lead )", "", key).strip()
     if key in _ALIASES:
         return _ALIASES[key]
@@ -177,8 +188,12 @@ def _interpolate_nonfinite(x: np.ndarray, lead: str, source_name: str) -> np.nda
     return out
 
 
-def quality_flags(signal_mv: np.ndarray, *, derived: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """Flag flat and saturated leads.
+def quality_flags(
+    signal_mv: np.ndarray, *, derived: tuple[str, ...] = (), fs_hz: float | None = None
+) -> tuple[str, ...]:
+    """Flag flat, saturated and implausibly large leads, and amplitude-normalised exports.
+
+    The flags are soft: the record stays valid and the flags are shown with it.
 
     Parameters
     ----------
@@ -186,25 +201,55 @@ def quality_flags(signal_mv: np.ndarray, *, derived: tuple[str, ...] = ()) -> tu
         Signal in mV, :data:`LEADS` order.
     derived : tuple of str
         Leads derived from others; their flags follow from their sources and are skipped.
+    fs_hz : float, optional
+        Sampling rate in Hz; the typical peak-to-peak of a lead is the median over 2-s windows
+        (robust to one artefact or ectopic beat). Without it, the whole lead's peak-to-peak.
 
     Returns
     -------
     tuple of str
-        Flags like ``"V2: flat (peak-to-peak 0.004 mV)"`` or ``"I: saturated (12% of samples at the rail)"``.
+        Flags like ``"V2: flat (peak-to-peak 0.004 mV)"``, ``"I: saturated (12% of samples at
+        the rail)"``, ``"II: implausibly large for a resting ECG (typical peak-to-peak 5.1 mV in a
+        limb lead; check the gain or the units)"``, ``"all leads: identical peak-to-peak …"``.
     """
     flags = []
+    stored_p2p = []
     for i, lead in enumerate(LEADS):
         if lead in derived:
             continue
         x = signal_mv[i]
         p2p = float(np.ptp(x))
+        stored_p2p.append(p2p)
         if p2p < FLAT_P2P_MV:
             flags.append(f"{lead}: flat (peak-to-peak {p2p:.3f} mV)")
             continue
         at_rail = float(np.mean((x >= x.max()) | (x <= x.min())))
         if at_rail > 0.02:
             flags.append(f"{lead}: saturated ({at_rail:.0%} of samples at the rail)")
+        limb = lead in LEADS[:6]
+        limit = LIMB_IMPLAUSIBLE_P2P_MV if limb else CHEST_IMPLAUSIBLE_P2P_MV
+        typical = _typical_p2p(x, fs_hz)
+        if typical > limit:
+            flags.append(
+                f"{lead}: implausibly large for a resting ECG (typical peak-to-peak {typical:.1f} mV in a "
+                f"{'limb' if limb else 'chest'} lead, above {limit:g} mV; check the gain or the amplitude units)"
+            )
+    p2p = np.array(stored_p2p)
+    if p2p.size >= 8 and np.median(p2p) >= FLAT_P2P_MV and np.ptp(p2p) <= IDENTICAL_P2P_SPREAD * np.median(p2p):
+        flags.append(
+            f"all leads: identical peak-to-peak ({np.median(p2p):.2f} mV in each stored lead); the export looks "
+            "amplitude-normalised, so amplitudes (and amplitude-based measurements) are not in true mV"
+        )
     return tuple(flags)
+
+
+def _typical_p2p(x: np.ndarray, fs_hz: float | None) -> float:
+    """Median peak-to-peak (mV) over consecutive 2-s windows of one lead, shape (n,)."""
+    width = int(2 * fs_hz) if fs_hz is not None and np.isfinite(fs_hz) and fs_hz > 0 else 0
+    n_win = x.size // width if width else 0
+    if n_win == 0:
+        return float(np.ptp(x))
+    return float(np.median(np.ptp(x[: n_win * width].reshape(n_win, width), axis=1)))
 
 
 def make_record(
@@ -280,7 +325,7 @@ def make_record(
         derived_leads=derived,
         units_note=units_note,
         meta=dict(meta or {}),
-        quality=quality_flags(signal, derived=derived) if np.all(np.isfinite(signal)) else (),
+        quality=quality_flags(signal, derived=derived, fs_hz=fs_checked) if np.all(np.isfinite(signal)) else (),
     )
 
 

@@ -14,6 +14,9 @@ Supported formats
 ``muse``        GE MUSE XML, rhythm + median, 8 stored leads (limb leads derived)
 ``aecg``        HL7 v3 annotated ECG XML
 ``dicom``       DICOM 12-lead / general ECG waveform
+``philips``     Philips PageWriter / IntelliSpace XML (``<restingecgdata>``, XLI-compressed, UTF-8/16)
+``scp``         SCP-ECG (EN 1064) binary, Huffman / difference / reference-beat coded
+``matlab``      CPSC 2018 MATLAB v5 struct ``ECG{sex, age, data}`` (12 x N in mV; 500 Hz unless ``fs``)
 ``csv``         CSV/TSV with a header of lead names (``fs`` or a time column needed; module ``tabular``)
 ``npy``/``npz`` NumPy arrays (``fs`` needed unless the ``.npz`` stores it)
 """
@@ -35,12 +38,14 @@ from hfviz.ecg.record import ECGRecord
 __all__ = ["read_ecg", "sniff_format", "FORMATS", "MAX_FILE_BYTES"]
 
 #: Formats :func:`read_ecg` can return in ``record.source_format``.
-FORMATS = ("wfdb", "cardiosoft", "muse", "aecg", "dicom", "csv", "npy", "npz")
+FORMATS = ("wfdb", "cardiosoft", "muse", "aecg", "dicom", "philips", "scp", "matlab", "csv", "npy", "npz")
 
 PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, bytes, Sequence[PathLike], Sequence[NamedBytes]]
 
-_XML_ROOTS = {"CardiologyXML": "cardiosoft", "RestingECG": "muse", "AnnotatedECG": "aecg"}
+_XML_ROOTS = {"CardiologyXML": "cardiosoft", "RestingECG": "muse", "AnnotatedECG": "aecg", "restingecgdata": "philips"}
+#: UTF-16 XML without a byte-order mark starts with "<?" in 16-bit characters.
+_UTF16_XML_STARTS = (b"<\x00?\x00", b"\x00<\x00?")
 
 
 def read_ecg(source: Source, *, fs: float | None = None, units: str | None = None) -> ECGRecord:
@@ -202,17 +207,19 @@ def sniff_format(name: str, data: bytes) -> str:
     Returns
     -------
     str
-        One of ``"dicom"``, ``"npy"``, ``"npz"``, ``"xml"``, ``"wfdb-header"``, ``"mat"``,
+        One of ``"dicom"``, ``"scp"``, ``"npy"``, ``"npz"``, ``"xml"``, ``"wfdb-header"``, ``"mat"``,
         ``"csv"``, ``"binary"`` (unrecognised bytes, e.g. a WFDB ``.dat`` signal file).
     """
     if len(data) >= 132 and data[128:132] == b"DICM":
         return "dicom"
+    if _looks_like_scp(data):
+        return "scp"
     if data[:6] == b"\x93NUMPY":
         return "npy"
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
         return "npz"
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head[:1] == b"<" or head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if head[:1] == b"<" or head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:4] in _UTF16_XML_STARTS:
         return "xml"
     if data[:10].startswith(b"MATLAB 5.0") or name.lower().endswith(".mat"):
         return "mat"
@@ -220,11 +227,30 @@ def sniff_format(name: str, data: bytes) -> str:
         return "wfdb-header"
     if name.lower().endswith(".hea") and _looks_like_text(data):
         return "wfdb-header"  # malformed header: let the WFDB parser say what is wrong
+    if name.lower().endswith(".scp"):
+        return "scp"  # structure not recognised: let the SCP reader say what is wrong
     if _looks_like_text(data):
         return "csv"
     if name.lower().endswith((".csv", ".tsv", ".txt")):
         return "csv"
     return "binary"
+
+
+def _looks_like_scp(data: bytes) -> bool:
+    """SCP-ECG by structure: section 0 at byte 6 (id 0) whose first pointer points at itself.
+
+    The section 0 header carries ``SCPECG`` in its reserved bytes (file bytes 16-21) in files
+    of protocol version 2 and later; older files are recognised by the pointer alone.
+    """
+    if len(data) < 32 or data[8:10] != b"\x00\x00":
+        return False
+    sec0_len = int.from_bytes(data[10:14], "little")
+    if not 16 <= sec0_len <= len(data):
+        return False
+    if data[16:22] == b"SCPECG":
+        return True
+    self_pointer = data[22:24] == b"\x00\x00" and int.from_bytes(data[28:32], "little") == 7
+    return self_pointer and int.from_bytes(data[24:28], "little") == sec0_len
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -246,7 +272,7 @@ def _looks_like_text(data: bytes) -> bool:
 
 _SUPPORTED = (
     "WFDB (.hea with .dat/.mat), GE CardioSoft XML, GE MUSE XML, HL7 aECG XML, DICOM ECG, "
-    "CSV/TSV with lead names, NumPy .npy/.npz"
+    "Philips XML, SCP-ECG, CPSC MATLAB struct, CSV/TSV with lead names, NumPy .npy/.npz"
 )
 
 
@@ -260,6 +286,9 @@ _READERS = {
     "muse": "muse",
     "aecg": "aecg",
     "dicom": "dicom",
+    "philips": "philips",
+    "scp": "scp",
+    "matlab": "matlab",
     "csv": "tabular",
     "npy": "npy",
     "npz": "npz",
@@ -304,15 +333,13 @@ def _detect(files: list[NamedBytes]) -> tuple[str, list[NamedBytes]]:
             parse_xml(name, data)  # a malformed file is reported as malformed, not as unsupported
             raise ECGFormatError(
                 f"{name}: XML with root element <{tag[:40]}> is not a supported ECG format "
-                "(GE CardioSoft, GE MUSE or HL7 aECG)."
+                "(GE CardioSoft, GE MUSE, HL7 aECG or Philips)."
             )
         return _XML_ROOTS[tag], files
-    if kind in ("dicom", "npy", "npz", "csv"):
+    if kind in ("dicom", "scp", "npy", "npz", "csv"):
         return kind, files
     if kind == "mat":
-        raise ECGFormatError(
-            f"{name}: a MATLAB signal file has no sampling rate or gains; upload it together with its WFDB .hea header."
-        )
+        return "matlab", files  # a CPSC-style struct; the reader says what is missing otherwise
     if name.lower().endswith((".dat", ".xyz")):
         raise ECGFormatError(f"{name}: a WFDB signal file needs its .hea header; upload both together.")
     raise ECGFormatError(f"{name}: unknown file format; supported are {_SUPPORTED}.")

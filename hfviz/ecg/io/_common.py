@@ -19,8 +19,20 @@ from hfviz.errors import ECGFormatError
 MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Largest accepted number of samples per lead (10 min at 1000 Hz); keeps memory bounded (~200 MB).
 MAX_SAMPLES_PER_LEAD = 600_000
+#: Largest number of samples over all leads of a compressed waveform (60 s of 12 leads at 1000 Hz):
+#: caps what Philips XLI and SCP-ECG decoders may produce before anything is decompressed.
+MAX_TOTAL_SAMPLES = 60 * 12 * 1000
 #: Largest number of channels a file may declare.
 MAX_CHANNELS = 64
+
+#: Lead codes shared by SCP-ECG (section 3; DICOM code values ``5.6.3-9-<n>``) and ISO/IEEE
+#: 11073 MDC (DICOM code values ``2:<n>``, CID 3001): code -> lead label.
+LEAD_CODES: dict[int, str] = {
+    1: "I", 2: "II", 3: "V1", 4: "V2", 5: "V3", 6: "V4", 7: "V5", 8: "V6", 9: "V7", 10: "V2R",
+    11: "V3R", 12: "V4R", 13: "V5R", 14: "V6R", 15: "V7R", 16: "X", 17: "Y", 18: "Z", 19: "CC5",
+    20: "CM5", 21: "LA", 22: "RA", 23: "LL", 61: "III", 62: "aVR", 63: "aVL", 64: "aVF", 65: "-aVR",
+    66: "V8", 67: "V9", 68: "V8R", 69: "V9R",
+}
 
 #: Files as the readers receive them: file name (no directories) and content.
 NamedBytes = tuple[str, bytes]
@@ -60,6 +72,12 @@ def unit_scale_to_mv(unit: str | None, name: str, *, what: str = "signal") -> fl
     if key in _UNIT_TO_MV:
         return _UNIT_TO_MV[key]
     raise ECGFormatError(f"{name}: unknown amplitude unit {unit!r} for the {what} (expected mV or uV).")
+
+
+def lead_from_code(code_value: str | None) -> str | None:
+    """Lead label for a coded lead (``"5.6.3-9-61"`` SCP-ECG, ``"2:61"`` MDC -> ``"III"``); else ``None``."""
+    m = re.fullmatch(r"\s*(?:5\.6\.3-9-|2:)(\d{1,3})\s*", str(code_value or ""))
+    return LEAD_CODES.get(int(m.group(1))) if m else None
 
 
 def check_size(name: str, data: bytes) -> None:

@@ -24,6 +24,7 @@ from hfviz.ecg.io._common import (
     age_years,
     check_samples,
     clean_meta,
+    lead_from_code,
     sex_code,
     unit_scale_to_mv,
 )
@@ -37,15 +38,22 @@ _DTYPES = {("SS", 16): "i2", ("US", 16): "u2", ("SB", 8): "i1", ("UB", 8): "u1",
 
 
 def _channel_label(ch) -> str:
+    """A channel's lead: its coded lead (SCP-ECG ``5.6.3-9-n`` / MDC ``2:n``) first, its text second."""
     src = ch.get("ChannelSourceSequence")
     if src:
         item = src[0]
+        coded = lead_from_code(str(item.get("CodeValue", "") or ""))
+        if coded and normalise_lead_name(coded):
+            return coded
         meaning = str(item.get("CodeMeaning", "") or "")
         if normalise_lead_name(meaning):
             return meaning
         value = str(item.get("CodeValue", "") or "")
         if normalise_lead_name(value):
             return value
+        label = str(ch.get("ChannelLabel", "") or "")
+        if normalise_lead_name(label):
+            return label
         if meaning:
             return meaning
     return str(ch.get("ChannelLabel", "") or "?")

@@ -134,6 +134,28 @@ def read(files: Sequence[NamedBytes], *, fs: float | None = None, units: str | N
     )
 
 
+def statement_lines(diag: Element) -> list[str]:
+    """The diagnosis as the device prints it: one string per printed line, statements in order.
+
+    MUSE splits a line over several ``<DiagnosisStatement>`` elements; a statement whose
+    ``<StmtFlag>`` list holds ``ENDSLINE`` ends the line, the others continue it (joined by a
+    space, or directly when the next part starts with punctuation such as ``", age undetermined"``).
+    """
+    lines: list[str] = []
+    current = ""
+    for stmt in diag.findall("DiagnosisStatement"):
+        text = " ".join(_text(stmt.find("StmtText")).split())
+        if text:
+            joined_directly = not current or text[0] in ",.;:)]"
+            current = f"{current}{'' if joined_directly else ' '}{text}"
+        if any(_text(flag).upper() == "ENDSLINE" for flag in stmt.findall("StmtFlag")) and current:
+            lines.append(current.strip(" ;,"))
+            current = ""
+    if current.strip(" ;,"):
+        lines.append(current.strip(" ;,"))
+    return [line for line in lines if line]
+
+
 def _meta(root: Element) -> dict:
     meta: dict = {}
     demo = root.find("PatientDemographics")
@@ -155,10 +177,7 @@ def _meta(root: Element) -> dict:
         meta["device"] = f"GE MUSE {version}".strip()
     lines = []
     for diag in root.findall("Diagnosis") or root.findall("OriginalDiagnosis"):
-        for stmt in diag.findall("DiagnosisStatement"):
-            text = _text(stmt.find("StmtText"))
-            if text:
-                lines.append(text)
+        lines += statement_lines(diag)
     meta["interpretation"] = "; ".join(lines)
     measurements = {}
     m = root.find("RestingECGMeasurements")
