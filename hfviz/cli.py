@@ -79,7 +79,8 @@ def _add_model_common(p) -> None:
     from hfviz.training import config as tc
 
     tc.add_config_options(p, tc.ReproduceConfig, flags=_DIR_FLAGS,
-                          choices={"pretrain_align": ("infonce", "cosine"), "risk_head": ("linear", "mlp")})
+                          choices={"pretrain_align": ("infonce", "cosine"), "risk_head": ("linear", "mlp"),
+                                   "precision": ("fp32", "bf16")})
     tc.add_config_options(p.add_argument_group("pretraining (PretrainConfig)"), tc.PretrainConfig, prefix="pretrain-",
                           exclude=tc.PRETRAIN_SET_BY_REPRODUCE)
     tc.add_config_options(p.add_argument_group("fine-tuning (FinetuneConfig; the head initialisation follows "
@@ -90,8 +91,11 @@ def _add_model_common(p) -> None:
 def _reproduce_config(args):
     from hfviz.training import config as tc
 
+    from hfviz.device import check_precision, resolve_device
+
     values = tc.config_values(args, tc.ReproduceConfig)
     values["workers"] = max(1, values["workers"])
+    check_precision(values["precision"], resolve_device(values["device"]))  # an unavailable device: error now
     pre = tc.config_values(args, tc.PretrainConfig, prefix="pretrain-", exclude=tc.PRETRAIN_SET_BY_REPRODUCE)
     fin = tc.config_values(args, tc.FinetuneConfig, prefix="finetune-", exclude=tc.FINETUNE_SET_BY_REPRODUCE)
     return tc.ReproduceConfig(**values, pretrain_options=tc.non_default(tc.PretrainConfig, pre),
@@ -105,7 +109,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--corpus", required=True, help="dataset folder (median_beats.npy, cohort.csv with report/scp_codes)")
     p.add_argument("--out", required=True, help="checkpoint file to write (resumed if it exists)")
     # epochs and alignment default to the shipped models' (ReproduceConfig), the rest to PretrainConfig's
-    tc.add_config_options(p, tc.PretrainConfig, choices={"align": tc.ALIGNMENTS},
+    tc.add_config_options(p, tc.PretrainConfig, choices={"align": tc.ALIGNMENTS, "precision": ("fp32", "bf16")},
                           defaults={"epochs": tc.ReproduceConfig.pretrain_epochs, "align": tc.ReproduceConfig.pretrain_align})
     p.add_argument("--text-mode", choices=["scp", "report", "both"], default="scp")
     p.add_argument("--text-emb", default=None, help="precomputed text embeddings .npy (N, D) instead of MiniLM")
@@ -116,8 +120,10 @@ def _add_pretrain(sub) -> None:
 
 
 def _cmd_pretrain(args) -> int:
+    """Single process, or data-parallel under ``torchrun`` (rank 0 alone writes, logs and prints)."""
     import torch
 
+    from hfviz.device import check_precision, distributed_session, is_main, main_first, resolve_device
     from hfviz.risk.network import DualAttentionNet, ModelConfig
     from hfviz.training.config import PretrainConfig, config_values
     from hfviz.training.protocol import load_training_set
@@ -125,17 +131,22 @@ def _cmd_pretrain(args) -> int:
     from hfviz.training.train import pretrain
 
     torch.set_num_threads(args.threads)
-    c = load_training_set(args.corpus)
-    if args.align == "none":
-        text = None
-    elif args.text_emb:
-        ids = c.table["id"] if "id" in c.table else range(len(c.table))
-        text = load_precomputed(args.text_emb, args.text_ids or "", ids)
-    else:
-        text = embed_table(c.table, mode=args.text_mode, cache_dir=args.corpus)
-    cfg = PretrainConfig(**config_values(args, PretrainConfig))
-    hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume)
-    _print_json({"checkpoint": args.out, "history": hist})
+    device = resolve_device(args.device)
+    check_precision(args.precision, device)
+    with distributed_session(device):
+        c = load_training_set(args.corpus)
+        if args.align == "none":
+            text = None
+        elif args.text_emb:
+            ids = c.table["id"] if "id" in c.table else range(len(c.table))
+            text = load_precomputed(args.text_emb, args.text_ids or "", ids)
+        else:
+            with main_first():  # rank 0 fills the text-embedding cache, the others read it
+                text = embed_table(c.table, mode=args.text_mode, cache_dir=args.corpus)
+        cfg = PretrainConfig(**config_values(args, PretrainConfig))
+        hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume)
+        if is_main():
+            _print_json({"checkpoint": args.out, "history": hist})
     return 0
 
 
@@ -153,12 +164,16 @@ def _cmd_finetune(args) -> int:
 
     import torch
 
+    from hfviz.device import distributed_session, is_main, resolve_device
     from hfviz.training.reproduce import build_shipped_model
 
     torch.set_num_threads(args.threads)
-    card = build_shipped_model(args.name, _reproduce_config(args), Path(args.pretrained) if args.pretrained else None,
-                               data=Path(args.cohort_dir))
-    _print_json({"model": args.name, "metrics": card["metrics"]})
+    rc = _reproduce_config(args)
+    with distributed_session(resolve_device(rc.device)):  # data-parallel under torchrun; rank 0 writes the model
+        card = build_shipped_model(args.name, rc, Path(args.pretrained) if args.pretrained else None,
+                                   data=Path(args.cohort_dir))
+        if is_main():
+            _print_json({"model": args.name, "metrics": card["metrics"]})
     return 0
 
 
@@ -180,6 +195,7 @@ def _add_evaluate(sub) -> None:
 def _cmd_evaluate(args) -> int:
     from hfviz.training.reproduce import run_evaluation
 
+    _refuse_torchrun("evaluate")
     rc = _reproduce_config(args)
     if rc.pretrain_align not in args.aligns:
         raise HfvizError(f"--pretrain-align {rc.pretrain_align} must be one of --aligns {' '.join(args.aligns)}.")
@@ -187,6 +203,14 @@ def _cmd_evaluate(args) -> int:
                    probe_folds=args.probe_folds, aligns=tuple(args.aligns))
     print(f"wrote {rc.models_dir}/evaluation.md and {rc.models_dir}/evaluation.json")
     return 0
+
+
+def _refuse_torchrun(command: str) -> None:
+    from hfviz.device import launched_by_torchrun
+
+    if launched_by_torchrun():
+        raise HfvizError(f"{command} runs its own worker processes (--workers); launch it without torchrun "
+                         "(pretrain, finetune and predict are the data-parallel commands).")
 
 
 def _add_reproduce(sub) -> None:
@@ -198,14 +222,20 @@ def _add_reproduce(sub) -> None:
 def _cmd_reproduce(args) -> int:
     from hfviz.training.reproduce import reproduce
 
+    _refuse_torchrun("reproduce")
     cards = reproduce(_reproduce_config(args))
     _print_json({c: card["metrics"] for c, card in cards.items()})
     return 0
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="score ECG files with a shipped model: log-risk, percentile, group, S(t)")
-    p.add_argument("files", nargs="+", help="ECG files (a WFDB .hea is grouped with its signal file)")
+    p = sub.add_parser("predict", help="score ECGs with a shipped model: log-risk, percentile, group, S(t); "
+                                       "files, folders, list files or a dataset folder, streamed to CSV/Parquet")
+    p.add_argument("files", nargs="*", help="ECG files, folders (searched recursively) or @LIST.txt (one path a "
+                                            "line); a WFDB .hea is grouped with its signal file")
+    p.add_argument("--list", default=None, metavar="FILE", help="also score the paths listed in FILE, one a line")
+    p.add_argument("--dataset", default=None, metavar="DIR",
+                   help="score a dataset folder (median_beats.npy + cohort.csv) instead of files; its outcomes are kept")
     p.add_argument("--cohort", choices=["mi", "hyp"], required=True)
     p.add_argument("--models", default=None, help="models folder (default: the repository's models/)")
     p.add_argument("--scheme", choices=["tertiles", "quartiles", "top_k"], default="tertiles",
@@ -213,60 +243,66 @@ def _add_predict(sub) -> None:
     p.add_argument("--top-k", type=float, default=10.0, help="percent in the high-risk group for --scheme top_k")
     p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (CSV/NumPy files without one)")
     p.add_argument("--units", choices=["mV", "uV"], default=None, help="amplitude units (CSV/NumPy)")
+    p.add_argument("--workers", type=int, default=1, help="processes reading and preparing files (default 1)")
+    p.add_argument("--batch-size", type=int, default=256, help="ECGs per model batch (default 256)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--resume", action="store_true", help="keep the rows already in --out and skip their IDs")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    g.add_argument("--csv", default=None, metavar="OUT", help="also write the results to this CSV file")
+    g.add_argument("--out", "--csv", dest="out", default=None, metavar="OUT",
+                   help="stream the results to this .csv (or .parquet, when pyarrow is installed) instead of printing")
     p.set_defaults(func=_cmd_predict)
 
 
-def _group_ecg_files(files):
-    """WFDB records travel as .hea + signal file(s): group those by stem; other files stand alone."""
-    from pathlib import Path
-
-    stems_with_hea = {Path(f).with_suffix("") for f in files if Path(f).suffix.lower() == ".hea"}
-    groups, seen = [], {}
-    for f in files:
-        stem = Path(f).with_suffix("")
-        if stem in stems_with_hea:
-            if stem not in seen:
-                seen[stem] = []
-                groups.append(seen[stem])
-            seen[stem].append(f)
-        else:
-            groups.append([f])
-    return groups
-
-
 def _cmd_predict(args) -> int:
-    from hfviz.risk.assess import assess_ecg, model_is_synthetic
+    """Print a table/JSON, or stream to --out; under torchrun each rank scores its shard and rank 0 merges."""
+    from hfviz.device import distributed_session, is_main, launched_by_torchrun, resolve_device
+    from hfviz.risk import batch
+    from hfviz.risk.assess import model_is_synthetic
     from hfviz.risk.model import load_risk_model
 
+    if not (args.files or args.list or args.dataset) or (args.dataset and (args.files or args.list)):
+        raise HfvizError("predict needs ECG files, folders or --list, or else one --dataset folder.")
+    if (launched_by_torchrun() or args.resume) and not args.out:
+        raise HfvizError("--resume and torchrun runs need --out FILE to write the results to.")
+    device = resolve_device(args.device)
     rm = load_risk_model(args.cohort, args.models)
-    rows, failed = [], 0
-    for group in _group_ecg_files(args.files):
-        try:
-            risk = assess_ecg(group[0] if len(group) == 1 else group, rm, fs=args.fs, units=args.units).risk
-        except HfvizError as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)  # library messages already name the file
-            continue
-        lr = risk.log_risk
-        rows.append({"file": group[0], "log_risk": round(lr, 4), "percentile": round(risk.percentile, 1),
-                     "risk_group": rm.risk_group(lr, args.scheme, top_k_percent=args.top_k),
-                     **{f"s_{m}m": round(risk.survival_at(m), 4) for m in (12, 36, 60)}})
+    rm.net.to(device)
+    sources = None if args.dataset else batch.collect_sources(args.files, list_file=args.list)
+    kw = dict(sources=sources, dataset=args.dataset, workers=max(1, args.workers), batch_size=max(1, args.batch_size),
+              fs=args.fs, units=args.units, scheme=args.scheme, top_k=args.top_k,
+              on_error=lambda msg: print(f"error: {msg}", file=sys.stderr))  # messages name the file
+    if args.out:
+        with distributed_session(device):
+            rep = batch.run_batch(rm, args.out, resume=args.resume, **kw)
+            if is_main():
+                print(f"predict: {rep.scored} ECG(s) scored, {rep.skipped} already in {args.out}, "
+                      f"{rep.failed_total} failed [{rep.seconds:.1f} s]", file=sys.stderr)
+        return 2 if rep.failed_total else 0  # bad input anywhere -> 2, as for every command
+    rows, failed = batch.score_in_memory(rm, **kw)
+    records = json.loads(rows.to_json(orient="records", double_precision=15))  # plain Python values
     if args.json:
-        _print_json({"cohort": args.cohort, "synthetic_model": model_is_synthetic(rm), "results": rows})
-    else:
-        if rows:
-            keys = list(rows[0])
-            print("\t".join(keys))
-            for r in rows:
-                print("\t".join(str(r[k]) for k in keys))
-        if args.csv:
-            import pandas as pd
+        _print_json({"cohort": args.cohort, "synthetic_model": model_is_synthetic(rm), "results": records})
+    elif records:
+        print("\t".join(rows.columns))
+        for r in records:
+            print("\t".join(str(v) for v in r.values()))
+    return 2 if failed else 0
 
-            pd.DataFrame(rows).to_csv(args.csv, index=False)
-    return 2 if failed else 0  # bad input anywhere -> 2, as for every command
+
+def _add_merge_predictions(sub) -> None:
+    p = sub.add_parser("merge-predictions", help="join the per-rank part files of a torchrun predict into OUT")
+    p.add_argument("out", help="the --out of the predict run (parts: OUT-stem.part-R-of-W.csv beside it)")
+    p.add_argument("--remove-parts", action="store_true", help="delete the part files after merging")
+    p.set_defaults(func=_cmd_merge_predictions)
+
+
+def _cmd_merge_predictions(args) -> int:
+    from hfviz.risk.batch import merge_parts
+
+    n = merge_parts(args.out, keep_parts=not args.remove_parts)
+    print(f"merge-predictions: {n} rows in {args.out}", file=sys.stderr)
+    return 0
 
 
 # --- data: simulate / import-ukb / import-ptbxl (helper "simulate") ------------------------
@@ -362,13 +398,15 @@ def _cmd_import_ptbxl(args) -> int:
 
 
 # --- bench ------------------------------------------------------------------------------
-_BENCHES = ("read", "simulate", "model", "app")
+_BENCHES = ("read", "simulate", "model", "app", "scale", "browser")
 
 
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="measure speed (read+preprocess, simulator, model forward, app paths)")
     p.add_argument("--only", nargs="+", choices=_BENCHES, default=list(_BENCHES), help="which benchmarks to run")
     p.add_argument("--out", default=None, help="also write the JSON results to this file")
+    p.add_argument("--repeats", type=int, default=5, help="browser sessions of --only browser (median of 5; fewer for a "
+                                                          "quick check)")
     p.set_defaults(func=_cmd_bench)
 
 
@@ -377,8 +415,12 @@ def _cmd_bench(args) -> int:
 
     from hfviz import bench
 
+    from hfviz.bench_browser import bench_browser
+    from hfviz.bench_scale import bench_scale
+
     funcs = {"read": bench.bench_read_preprocess, "simulate": bench.bench_simulate,
-             "model": bench.bench_model, "app": bench.bench_app}
+             "model": bench.bench_model, "app": bench.bench_app, "scale": bench_scale,
+             "browser": lambda: bench_browser(repeats=max(1, args.repeats))}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "processor": platform.machine()}}
     for name in args.only:
@@ -392,9 +434,27 @@ def _cmd_bench(args) -> int:
 
 
 # --- registry ---------------------------------------------------------------------------
+def _add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="recalibrate a shipped model and validate it on independent SYNTHETIC cohorts")
+    p.add_argument("--cohort", choices=["mi", "hyp"], required=True)
+    p.add_argument("--calibration", required=True, help="dataset folder of the calibration cohort (simulator seed 2)")
+    p.add_argument("--validation", required=True, help="dataset folder of the validation cohort (simulator seed 3)")
+    p.add_argument("--models", default="models", help="models folder whose card is updated (default: models)")
+    p.set_defaults(func=_cmd_validate)
+
+
+def _cmd_validate(args) -> int:
+    from hfviz.training.validation import attach_validation
+
+    report = attach_validation(args.cohort, args.calibration, args.validation, args.models)
+    _print_json({k: report[k] for k in ("validation_cohort", "c_index", "c_index_ci", "oracle_c_index",
+                                         "oracle_c_index_ecg_part", "before", "after")})
+    return 0
+
+
 _COMMANDS = [_add_info]
 _COMMANDS += [_add_simulate, _add_import_ukb, _add_import_ptbxl]  # simulate
-_COMMANDS += [_add_pretrain, _add_finetune, _add_evaluate, _add_reproduce, _add_predict]  # model
+_COMMANDS += [_add_pretrain, _add_finetune, _add_evaluate, _add_reproduce, _add_predict, _add_merge_predictions, _add_validate]  # model
 _COMMANDS += [_add_bench]
 
 

@@ -280,7 +280,8 @@ def test_training_options_take_their_defaults_from_the_config_dataclasses():
         # every pretraining / fine-tuning field is settable from the command that runs it
         for cls, prefix in ((PretrainConfig, "pretrain_"), (FinetuneConfig, "finetune_")):
             for f in dataclasses.fields(cls):
-                assert hasattr(args, prefix + f.name) or f.name in ("epochs", "lr", "seed", "head_init", "align")
+                assert hasattr(args, prefix + f.name) or f.name in ("epochs", "lr", "seed", "head_init", "align",
+                                                                    "device", "precision")
     args = parser.parse_args(["reproduce", "--pretrain-batch-size", "32", "--finetune-grad-clip", "0.5"])
     rc = _reproduce_config(args)
     assert rc.pretrain_config("infonce").batch_size == 32 and rc.finetune_config().grad_clip == 0.5
@@ -290,7 +291,7 @@ def test_training_options_take_their_defaults_from_the_config_dataclasses():
     assert cfg.epochs == ReproduceConfig.pretrain_epochs and cfg.align == ReproduceConfig.pretrain_align
     assert cfg.grad_clip == 2.0 and cfg.batch_size == PretrainConfig.batch_size
     assert PretrainConfig().grad_clip == FinetuneConfig().grad_clip == 1.0 and not set(PRETRAIN_SET_BY_REPRODUCE) - {
-        "epochs", "align", "seed"}
+        "epochs", "align", "seed", "device", "precision"}
 
 
 def test_every_variant_kind_returns_one_result_shape():

@@ -28,6 +28,7 @@ import torch
 from hfviz.errors import ECGFormatError, ModelFileError
 from hfviz.jsonutil import json_default
 from hfviz.ecg.prepare import PREPROCESSING
+from hfviz.risk.calibration import Recalibration
 from hfviz.risk.groups import COHORTS, assign_groups
 from hfviz.risk.network import DualAttentionNet, ModelConfig, ModelOutput
 from hfviz.risk.survival import BreslowBaseline
@@ -51,6 +52,7 @@ def model_files(cohort: str) -> dict[str, str]:
         "card_md": f"{cohort}.card.md",
         "predictions": f"{cohort}_predictions.csv",
         "beats": f"{cohort}_beats.safetensors",
+        "validation": f"{cohort}_validation.csv",
     }
 
 
@@ -74,6 +76,12 @@ class RiskModel:
         Held-out predictions: id, log_risk, time_months, event.
     cohort_beats : ndarray (K, 12, 608) float32 or None
         A few held-out model inputs (e.g. attribution baselines).
+    recalibration : Recalibration or None
+        Slope and baseline re-estimated on an independent calibration cohort; when present it
+        gives the absolute risks (:meth:`predict_survival_function`).
+    validation_predictions : DataFrame or None
+        Predictions on the independent SYNTHETIC validation cohort (id, log_risk, time_months,
+        event, true log-hazards).
     """
 
     cohort: str
@@ -83,6 +91,8 @@ class RiskModel:
     risk_distribution: np.ndarray
     cohort_predictions: pd.DataFrame
     cohort_beats: np.ndarray | None = field(default=None, repr=False)
+    recalibration: Recalibration | None = None
+    validation_predictions: pd.DataFrame | None = field(default=None, repr=False)
 
     def check_input(self, x: Any) -> torch.Tensor:
         """Model input as a float32 tensor (B, 12, 608); a single (12, 608) beat gets B = 1.
@@ -106,17 +116,28 @@ class RiskModel:
         return t
 
     def forward(self, x) -> ModelOutput:
-        """Full network output (no gradients): see :class:`hfviz.risk.network.ModelOutput`."""
+        """Full network output (no gradients, on the network's device): see :class:`hfviz.risk.network.ModelOutput`."""
         with torch.no_grad():
-            return self.net(self.check_input(x))
+            return self.net(self.check_input(x).to(self.device))
 
     def predict_log_risk(self, x) -> np.ndarray:
-        """(B, 12, 608) float32 normalised median beats -> log-risk ndarray (B,) (decoder skipped)."""
+        """(B, 12, 608) float32 normalised median beats -> log-risk ndarray (B,) (decoder skipped; any device)."""
         with torch.no_grad():
-            return self.net.predict_log_risk(self.check_input(x)).numpy().astype(np.float64)
+            return self.net.predict_log_risk(self.check_input(x).to(self.device)).cpu().numpy().astype(np.float64)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network is (CPU after loading; ``model.net.to(device)`` moves it)."""
+        return next(self.net.parameters()).device
 
     def predict_survival_function(self, log_risk, times_months) -> np.ndarray:
-        """S(t | ECG) for log-risks (B,) at months (T,) -> (B, T), in [0, 1], non-increasing in t."""
+        """S(t | ECG) for log-risks (B,) at months (T,) -> (B, T), in [0, 1], non-increasing in t.
+
+        Recalibrated on the independent calibration cohort when the card carries a recalibration;
+        otherwise the training half's Breslow baseline.
+        """
+        if self.recalibration is not None:
+            return self.recalibration.predict_survival_function(log_risk, times_months)
         return self.baseline.predict_survival_function(log_risk, times_months)
 
     def percentile(self, log_risk) -> np.ndarray | float:
@@ -171,9 +192,9 @@ def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskMo
             raise ValueError("risk_distribution is empty or not finite")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _fail(card_path, f"model card is unreadable or incomplete ({type(exc).__name__}: {exc}).") from None
-    for role in ("weights", "predictions", "beats"):
+    for role in ("weights", "predictions", "beats", "validation"):
         fname = names[role]
-        if role == "beats" and fname not in checksums:
+        if role in ("beats", "validation") and fname not in checksums:
             continue
         path = d / fname
         if fname not in checksums:
@@ -211,7 +232,14 @@ def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskMo
             beats = load_np(str(d / names["beats"]))["beats"].astype(np.float32)
         except Exception as exc:  # noqa: BLE001
             raise _fail(d / names["beats"], f"held-out beats cannot be loaded ({type(exc).__name__}).") from None
-    return RiskModel(cohort, net, card, baseline, dist, preds, beats)
+    recal = Recalibration.from_dict(card["recalibration"]) if "recalibration" in card else None
+    validation = None
+    if names["validation"] in checksums:
+        try:
+            validation = pd.read_csv(d / names["validation"], dtype={"id": str})
+        except Exception as exc:  # noqa: BLE001
+            raise _fail(d / names["validation"], f"validation predictions unreadable ({exc}).") from None
+    return RiskModel(cohort, net, card, baseline, dist, preds, beats, recal, validation)
 
 
 def save_risk_model(
@@ -279,7 +307,32 @@ def card_markdown(card: dict) -> str:
             lines += [f"- {v}" for v in val] + [""]
         else:
             lines += [f"- **{k}**: {v}" for k, v in val.items()] + [""]
+    lines += validation_markdown(card)
     cfg = card.get("config", {})
     lines += ["## Model", "", f"- parameters: {card.get('n_parameters', '?')}", f"- config: `{json.dumps(cfg)}`", ""]
     lines += ["## Files (sha256)", ""] + [f"- `{f}`: `{h}`" for f, h in card.get("sha256", {}).items()] + [""]
     return "\n".join(lines)
+
+
+def validation_markdown(card: dict) -> list[str]:
+    """Markdown lines for the card's independent validation and calibration (empty when absent)."""
+    v = card.get("validation")
+    if not v:
+        return []
+    vc, cc = v["validation_cohort"], v["calibration_cohort"]
+    lo, hi = v.get("c_index_ci") or (float("nan"), float("nan"))
+    lines = ["## Independent validation (SYNTHETIC cohorts the model never saw)", "",
+             f"- validation cohort: {vc['n']:,} subjects, {vc['events']} events (simulator seed {vc['seed']})",
+             f"- C-index {v['c_index']:.3f} (95 % CI {lo:.3f}–{hi:.3f}); oracle C of the true log-hazard "
+             f"{v['oracle_c_index']:.3f} (ECG part alone {v['oracle_c_index_ecg_part']:.3f})",
+             f"- absolute risk recalibrated on a calibration cohort of {cc['n']:,} subjects, {cc['events']} events "
+             f"(seed {cc['seed']}): log-risk slope {card['recalibration']['slope']:.3f} and a new Breslow baseline",
+             "", "| horizon | calibration | slope | predicted risk | observed (KM) | calibration-in-the-large | ICI |",
+             "|---|---|---|---|---|---|---|"]
+    for label in ("before", "after"):
+        m = v[label]
+        for t, a in m["at"].items():
+            lines.append(f"| {float(t):.0f} months | {label} recalibration | {m['slope']:.2f} | {a['predicted']:.3f} | "
+                         f"{a['observed']:.3f} | {a['citl']:+.3f} | {a['ici']:.3f} |")
+    lines += ["", "Targets (independent cohort): slope 0.8–1.2, ICI at 60 months ≤ 0.02.", ""]
+    return lines

@@ -46,6 +46,8 @@ class PretrainConfig:
     mask_keep: tuple[int, ...] = MASK_KEEP  # whole-lead masking choices (leads kept per ECG)
     seed: int = 0  # RNG seed (init, shuffling, masking)
     grad_clip: float = 1.0  # max gradient norm
+    device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
+    precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; losses in float32)
 
 
 @dataclass
@@ -69,6 +71,8 @@ class FinetuneConfig:
     grad_clip: float = 1.0  # max gradient norm
     mask_leads: bool = False  # whole-lead masking during fine-tuning
     seed: int = 0  # RNG seed
+    device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
+    precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; the Cox loss in float32)
 
 
 #: Defaults of ``python -m hfviz evaluate``: folds of the CV table (2-fold CV x 5 seeds) per kind of row,
@@ -76,8 +80,8 @@ class FinetuneConfig:
 ALL_FOLDS = 10
 EVAL_ALIGNS = ("infonce", "cosine", "none")
 #: PretrainConfig / FinetuneConfig fields that ReproduceConfig sets itself (its own fields, or derived).
-PRETRAIN_SET_BY_REPRODUCE = ("epochs", "align", "seed")
-FINETUNE_SET_BY_REPRODUCE = ("epochs", "lr", "seed", "head_init")
+PRETRAIN_SET_BY_REPRODUCE = ("epochs", "align", "seed", "device", "precision")
+FINETUNE_SET_BY_REPRODUCE = ("epochs", "lr", "seed", "head_init", "device", "precision")
 
 
 @dataclass
@@ -107,22 +111,26 @@ class ReproduceConfig:
     # "mlp": the official 3-unit head (LeakyReLU), randomly initialised as in the paper
     risk_head: str = "linear"
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
+    device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
+    precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; the Cox loss in float32)
     # other PretrainConfig fields, only those that differ from its defaults (e.g. {"batch_size": 64})
     pretrain_options: dict = field(default_factory=dict)
     # other FinetuneConfig fields, only those that differ from its defaults (e.g. {"patience": 2})
     finetune_options: dict = field(default_factory=dict)
 
     def pretrain_config(self, align: str) -> PretrainConfig:
-        """Pretraining settings for ``align``: epochs and seed from here, the rest from ``pretrain_options``."""
+        """Pretraining settings for ``align``: epochs, seed and device from here, the rest from ``pretrain_options``."""
         _check_options(self.pretrain_options, PretrainConfig, PRETRAIN_SET_BY_REPRODUCE)
-        return PretrainConfig(**self.pretrain_options, epochs=self.pretrain_epochs, align=align, seed=self.seed)
+        return PretrainConfig(**self.pretrain_options, epochs=self.pretrain_epochs, align=align, seed=self.seed,
+                              device=self.device, precision=self.precision)
 
     def finetune_config(self) -> FinetuneConfig:
         """Fine-tuning settings: epochs, learning rate, the head initialisation that goes with ``risk_head``,
         and ``finetune_options``."""
         _check_options(self.finetune_options, FinetuneConfig, FINETUNE_SET_BY_REPRODUCE)
         return FinetuneConfig(**self.finetune_options, epochs=self.finetune_epochs, lr=self.finetune_lr,
-                              seed=self.seed, head_init="probe" if self.risk_head == "linear" else "none")
+                              seed=self.seed, head_init="probe" if self.risk_head == "linear" else "none",
+                              device=self.device, precision=self.precision)
 
     @property
     def pretrain_corpus_n(self) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hfviz.device import is_main
 from hfviz.jsonutil import plain_dict
 from hfviz.risk import survival as sv
 from hfviz.risk.network import DualAttentionNet, ModelConfig, count_parameters
@@ -107,7 +108,7 @@ def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     from hfviz.training.train import pretrain
 
     ckpt = Path(rc.runs_dir) / pretrain_checkpoint_name(rc, align)
-    if ckpt.is_file() and int(torch.load(ckpt, weights_only=True).get("epoch", 0)) >= rc.pretrain_epochs:
+    if ckpt.is_file() and int(torch.load(ckpt, weights_only=True, map_location="cpu").get("epoch", 0)) >= rc.pretrain_epochs:
         return ckpt  # finished earlier: no need to load the corpus
     pre_dir = _pretrain_dir(rc)
     ensure_dataset("pretrain", pre_dir, n=rc.pretrain_n, seed=rc.data_seed, workers=rc.workers)
@@ -137,7 +138,10 @@ def build_shipped_model(cohort: str, rc: ReproduceConfig, ckpt: Path | None, *, 
            else DualAttentionNet(ModelConfig(risk_head=rc.risk_head)))
     ft = rc.finetune_config()
     hist = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], ft, desc=f"finetune {cohort}")
+    if not is_main():
+        return {}  # a data-parallel (torchrun) fine-tuning: rank 0 alone evaluates and writes the model
     lr_tv, lr_te = predict(net, c.x[trainval]), predict(net, c.x[te])
+    net.cpu()
     base = sv.breslow_baseline(t[trainval], lr_tv, e[trainval])
     card = _model_card(cohort, rc, c, (fit, val, te), _heldout_metrics(c, trainval, te, lr_tv, lr_te),
                        pretrained=ckpt is not None, hist=hist)

@@ -1,9 +1,15 @@
-"""Pretraining (ECG-text alignment + reconstruction) and Cox fine-tuning loops.
+"""Cox fine-tuning loop and the helpers it shares with pretraining (:mod:`hfviz.training.pretrain`).
 
 Both loops take normalised model inputs ``x`` (N, 12, 608) float32 (see
 :func:`normalise_beats`), use AdamW with a linear warm-up + cosine schedule, show a tqdm bar
 (or one log line per epoch when not on a terminal), and write resumable checkpoints: a plain
 dict of tensors and numbers saved with ``torch.save`` and read back with ``weights_only=True``.
+
+Devices and data parallelism: the configs' ``device`` (``auto``/``cpu``/``cuda[:N]``,
+:func:`hfviz.device.resolve_device`) and ``precision`` (``bf16`` = autocast on CUDA, the Cox loss
+in float32) choose where a loop runs. Inside a ``torchrun`` process group the same loops run
+``DistributedDataParallel`` on strided shards of the same global batches
+(:mod:`hfviz.training.distributed`): rank 0 alone logs, shows progress and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -12,25 +18,44 @@ import copy
 import math
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from hfviz.jsonutil import plain_dict
-from hfviz.risk.network import DualAttentionNet, ModelConfig
-from hfviz.risk.survival import concordance_index, cox_nll
+from hfviz.device import autocast, check_precision, is_main, place, rank_world, sum_over_ranks
+from hfviz.risk.network import DualAttentionNet
+from hfviz.risk.survival import concordance_index
+from hfviz.training.distributed import (
+    check_global_batch,
+    global_cox_nll,
+    is_distributed,
+    restore_batchnorm,
+    shard,
+    shard_mse,
+    use_global_batchnorm,
+    wrap_ddp,
+)
 from hfviz.training.config import MASK_KEEP, PROBE_COMPONENTS, PROBE_PENALIZER, FinetuneConfig, PretrainConfig
 
 __all__ = [  # the configs live in hfviz.training.config; re-exported here next to the loops that use them
     "FinetuneConfig", "PretrainConfig", "PROBE_COMPONENTS", "PROBE_PENALIZER", "MASK_KEEP",
     "normalise_beats", "mask_leads", "warmup_cosine", "log", "predict", "embed", "init_head_from_probe",
-    "Projection", "alignment_loss", "pretrain", "load_pretrained", "stratified_batches", "finetune",
+    "stratified_batches", "finetune",
 ]
+
+#: Names defined in hfviz.training.pretrain and importable from here as before (loaded on first use:
+#: pretrain imports this module's helpers, so a top-level import would be circular).
+_PRETRAIN_NAMES = ("Projection", "alignment_loss", "pretrain", "load_pretrained")
+
+
+def __getattr__(name: str):
+    if name in _PRETRAIN_NAMES:
+        from hfviz.training import pretrain as _pretraining
+
+        return getattr(_pretraining, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def normalise_beats(beats_mv: np.ndarray) -> np.ndarray:
@@ -40,12 +65,20 @@ def normalise_beats(beats_mv: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(normalise(np.asarray(beats_mv)), dtype=np.float32)
 
 
+def lead_keep_mask(n: int, n_leads: int, generator: torch.Generator, keep_options=MASK_KEEP) -> torch.Tensor:
+    """(n, n_leads) float 0/1: each ECG keeps k random leads, k drawn from ``keep_options``.
+
+    Data-parallel loops draw it for the whole global batch on every rank (same generator state) and
+    keep their shard's rows, so the masks are those one process would draw.
+    """
+    k = torch.tensor(keep_options)[torch.randint(len(keep_options), (n,), generator=generator)]  # (n,)
+    rank = torch.rand(n, n_leads, generator=generator).argsort(1).argsort(1)  # (n, 12) random rank of each lead
+    return (rank < k[:, None]).float()
+
+
 def mask_leads(x: torch.Tensor, generator: torch.Generator, keep_options=MASK_KEEP) -> torch.Tensor:
     """Zero whole leads: each ECG keeps k random leads, k drawn from ``keep_options``. (B, 12, T) -> same."""
-    B, L, _ = x.shape
-    k = torch.tensor(keep_options)[torch.randint(len(keep_options), (B,), generator=generator)]  # (B,)
-    rank = torch.rand(B, L, generator=generator).argsort(1).argsort(1)  # (B, 12) random rank of each lead
-    return x * (rank < k[:, None]).to(x.dtype)[:, :, None]  # (B, 12, T)
+    return x * lead_keep_mask(x.shape[0], x.shape[1], generator, keep_options).to(x.dtype)[:, :, None]
 
 
 def warmup_cosine(total_steps: int, warmup_frac: float) -> callable:
@@ -68,15 +101,22 @@ def log(msg: str) -> None:
 def _progress(iterable, total: int, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, disable=not sys.stderr.isatty())
+    return tqdm(iterable, total=total, desc=desc, leave=False, disable=not sys.stderr.isatty() or not is_main())
+
+
+def _log_main(msg: str) -> None:
+    """:func:`log` on rank 0 only (every process in a single-process run)."""
+    if is_main():
+        log(msg)
 
 
 @torch.no_grad()
 def predict(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
     """Log-risk (N,) of normalised inputs (N, 12, 608) in eval mode (restores the previous mode)."""
-    was = net.training
+    was, dev = net.training, next(net.parameters()).device
     net.eval()
-    out = [net.predict_log_risk(torch.from_numpy(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    out = [net.predict_log_risk(torch.from_numpy(x[i : i + batch_size]).to(dev)).cpu()
+           for i in range(0, len(x), batch_size)]
     net.train(was)
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
@@ -84,9 +124,10 @@ def predict(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 512) -> n
 @torch.no_grad()
 def embed(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """ECG embeddings (N, 512) float64 of normalised inputs (N, 12, 608) in eval mode (restores the mode)."""
-    was = net.training
+    was, dev = net.training, next(net.parameters()).device
     net.eval()
-    out = [net.encode(torch.from_numpy(x[i : i + batch_size]))[0] for i in range(0, len(x), batch_size)]
+    out = [net.encode(torch.from_numpy(x[i : i + batch_size]).to(dev))[0].cpu()
+           for i in range(0, len(x), batch_size)]
     net.train(was)
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, net.cfg.embed_dim))
 
@@ -133,194 +174,6 @@ def init_head_from_probe(
     lin.bias.fill_(float(b))
 
 
-# --- pretraining ---------------------------------------------------------------------------------
-
-
-class Projection(nn.Module):
-    """Two-layer projection ``d_in -> 256 -> d_out`` used for both ECG and text embeddings."""
-
-    def __init__(self, d_in: int, d_out: int = 128, hidden: int = 256):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, d_out))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
-
-
-def alignment_loss(e: torch.Tensor, t: torch.Tensor, kind: str, temperature: float = 0.1) -> torch.Tensor:
-    """ECG-text alignment between projected ECG ``e`` (B, d) and text ``t`` (B, d).
-
-    ``"cosine"``: mean (1 - cos(e_i, t_i)) over positive pairs (the authors' loss).
-    ``"infonce"``: symmetric CLIP cross-entropy; rows whose texts are identical count as
-    positives of each other (templated reports repeat), with the target mass split among them.
-    """
-    if kind == "cosine":
-        return (1 - F.cosine_similarity(e, t, dim=-1)).mean()
-    if kind != "infonce":
-        raise ValueError(f"unknown alignment {kind!r}")
-    en, tn = F.normalize(e, dim=-1), F.normalize(t, dim=-1)
-    logits = en @ tn.T / temperature  # (B, B)
-    same = (tn @ tn.T > 0.9999).float()  # (B, B) identical texts are positives
-    target = same / same.sum(1, keepdim=True)
-    return 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.log_softmax(0)).sum(0).mean())
-
-
-@dataclass
-class _Pretraining:
-    """What one pretraining run updates: the network, both projections, optimiser, schedule and RNG."""
-
-    net: DualAttentionNet
-    proj_e: Projection
-    proj_t: Projection | None  # None without alignment
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LambdaLR
-    gen: torch.Generator
-
-    def load(self, state: dict) -> None:
-        """Restore from a checkpoint dict written by :meth:`state`."""
-        self.net.load_state_dict(state["model"])
-        self.proj_e.load_state_dict(state["proj_e"])
-        if self.proj_t is not None and "proj_t" in state:
-            self.proj_t.load_state_dict(state["proj_t"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.gen.set_state(state["gen"])
-
-    def state(self, epoch: int, hist: dict, cfg: PretrainConfig) -> dict:
-        """Checkpoint dict (tensors, numbers, lists: loadable with ``weights_only=True``)."""
-        state = {
-            "model": self.net.state_dict(), "proj_e": self.proj_e.state_dict(), "opt": self.opt.state_dict(),
-            "sched": self.sched.state_dict(), "gen": self.gen.get_state(), "epoch": epoch, "history": hist,
-            "model_config": self.net.cfg.to_dict(), "pretrain_config": plain_dict(cfg),
-        }
-        if self.proj_t is not None:
-            state["proj_t"] = self.proj_t.state_dict()
-        return state
-
-
-def _start_pretraining(net: DualAttentionNet, text_dim: int | None, cfg: PretrainConfig,
-                       steps: int) -> tuple[_Pretraining, list[nn.Parameter]]:
-    """Seeded projections (the text one only with ``text_dim``), AdamW and the warm-up + cosine schedule.
-
-    Returns the run and the parameters it optimises (network, then projections).
-    """
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    proj_e = Projection(net.cfg.embed_dim, cfg.proj_dim)
-    proj_t = Projection(text_dim, cfg.proj_dim) if text_dim else None
-    params = [p for m in (net, proj_e, proj_t) if m is not None for p in m.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.epochs * steps, cfg.warmup_frac))
-    return _Pretraining(net, proj_e, proj_t, opt, sched, gen), params
-
-
-def _pretrain_epoch(run: _Pretraining, params: list, xt: torch.Tensor, tt: torch.Tensor | None,
-                    cfg: PretrainConfig, steps: int, desc: str) -> tuple[float, float]:
-    """One pass over ``steps`` shuffled batches of ``xt`` (N, 12, 608); mean (reconstruction, alignment) loss.
-
-    ``tt`` (N, D) holds the text embeddings (None: no alignment); zero rows are ECGs without text,
-    left out of the alignment term.
-    """
-    has_text = (tt.abs().sum(1) > 0) if tt is not None else None
-    perm = torch.randperm(len(xt), generator=run.gen)
-    sums = np.zeros(2)
-    for s in _progress(range(steps), steps, desc):
-        idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-        xb = xt[idx]
-        out = run.net(mask_leads(xb, run.gen, cfg.mask_keep))
-        recon = F.mse_loss(out.recon, xb)
-        align = torch.zeros(())
-        if tt is not None and has_text[idx].sum() > 1:
-            m = has_text[idx]
-            align = alignment_loss(run.proj_e(out.embedding[m]), run.proj_t(tt[idx][m]), cfg.align, cfg.temperature)
-        loss = recon + cfg.align_weight * align
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        run.opt.step()
-        run.sched.step()
-        sums += [float(recon.detach()), float(align.detach())]
-    return float(sums[0] / steps), float(sums[1] / steps)
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` through a temporary file, so an interrupted write never leaves a broken checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def pretrain(
-    net: DualAttentionNet,
-    x: np.ndarray,
-    text_emb: np.ndarray | None,
-    cfg: PretrainConfig,
-    *,
-    checkpoint: str | Path | None = None,
-    resume: bool = True,
-) -> dict:
-    """Pretrain ``net`` in place: reconstruction MSE + ``align_weight`` x alignment.
-
-    Parameters
-    ----------
-    x : ndarray (N, 12, 608) float32, normalised.
-    text_emb : ndarray (N, D) or None
-        Text embeddings per ECG (zero rows = no text: masked out of the alignment).
-    checkpoint : path, optional
-        Written after every epoch; with ``resume`` an existing one is continued.
-
-    Returns
-    -------
-    dict
-        History: per-epoch mean losses (``recon``, ``align``) and wall time (``seconds``).
-    """
-    use_align = cfg.align != "none" and text_emb is not None
-    steps = max(1, len(x) // cfg.batch_size)
-    run, params = _start_pretraining(net, text_emb.shape[1] if use_align else None, cfg, steps)
-    hist = {"epoch": [], "recon": [], "align": [], "seconds": []}
-    start = 0
-    ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt and resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True)
-        run.load(state)
-        hist, start = state["history"], int(state["epoch"])
-        log(f"pretrain: resumed from {ckpt.name} at epoch {start}")
-    xt = torch.from_numpy(x)
-    tt = torch.from_numpy(np.asarray(text_emb, np.float32)) if use_align else None
-    net.train()
-    for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
-        recon, align = _pretrain_epoch(run, params, xt, tt, cfg, steps, f"pretrain {epoch + 1}/{cfg.epochs}")
-        for key, value in zip(("epoch", "recon", "align", "seconds"), (epoch + 1, recon, align, time.perf_counter() - t0)):
-            hist[key].append(value)
-        log(f"pretrain epoch {epoch + 1}/{cfg.epochs}: recon {recon:.4f} "
-            f"align({cfg.align}) {align:.4f} [{hist['seconds'][-1]:.0f} s]")
-        if ckpt:
-            _save_checkpoint(ckpt, run.state(epoch + 1, hist, cfg))
-    net.eval()
-    return hist
-
-
-def load_pretrained(path: str | Path, *, risk_activation: str | None = None, risk_head: str | None = None) -> DualAttentionNet:
-    """Network from a pretraining checkpoint (``torch.load(weights_only=True)``).
-
-    Pretraining never trains the risk head (its loss is reconstruction + alignment), so the head is
-    a fine-tuning choice: ``risk_head`` and ``risk_activation`` (default: the current ``ModelConfig``
-    defaults) replace whatever the checkpoint's config says, and the head starts freshly initialised.
-    """
-    state = torch.load(Path(path), weights_only=True)
-    d = dict(state["model_config"])
-    d["risk_activation"] = risk_activation or ModelConfig.risk_activation
-    d["risk_head"] = risk_head or ModelConfig.risk_head
-    net = DualAttentionNet(ModelConfig.from_dict(d))
-    weights = {k: v for k, v in state["model"].items() if not k.startswith("head.")}
-    missing, unexpected = net.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.startswith("head.") for k in missing):
-        raise ValueError(f"{path}: pretraining checkpoint does not match the network (missing {missing}, unexpected {unexpected})")
-    return net
-
-
 # --- fine-tuning -----------------------------------------------------------------------------------
 
 
@@ -345,29 +198,57 @@ def stratified_batches(event: np.ndarray, batch_size: int, min_events: int, rng:
     return out
 
 
-def _finetune_epoch(net: DualAttentionNet, opt, sched, gen: torch.Generator, xt: torch.Tensor, time_months: np.ndarray,
-                    event: np.ndarray, batches: list[np.ndarray], cfg: FinetuneConfig, desc: str) -> float:
+class _FinetuneStep(nn.Module):
+    """The forward pass of a fine-tuning step as one module (DDP-wrapped in a process group): (log-risk, reconstruction)."""
+
+    def __init__(self, net: DualAttentionNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x)
+        return out.log_risk, out.recon
+
+
+def _finetune_epoch(step: nn.Module, net: DualAttentionNet, opt, sched, gen: torch.Generator, xt: torch.Tensor,
+                    time_months: np.ndarray, event: np.ndarray, batches: list[np.ndarray], cfg: FinetuneConfig,
+                    desc: str) -> float:
     """One pass over ``batches`` (index arrays into ``xt`` (N, 12, 608)) in train mode; mean training loss.
 
     Loss = ``cox_weight`` x Cox NLL + ``recon_weight`` x reconstruction MSE; gradients clipped to
-    ``cfg.grad_clip``. Batches of fewer than two subjects are skipped (no Cox risk set).
+    ``cfg.grad_clip``. Batches of fewer than two subjects are skipped (no Cox risk set). In a
+    process group the batches are global (the same on every rank, each with events: the
+    stratified sampler runs on every rank from the same seed), rank r runs rows ``r::W``, and the
+    Cox loss is that of the gathered global batch (:func:`~hfviz.training.distributed.global_cox_nll`).
     """
+    rank, world = rank_world()
+    dev = next(net.parameters()).device
     net.train()
-    tot = 0.0
+    tot, recon_part = 0.0, 0.0
     for idx in _progress(batches, len(batches), desc):
-        if len(idx) < 2:
+        if len(idx) < max(2, world):
             continue
-        xb = xt[idx]
-        out = net(mask_leads(xb, gen) if cfg.mask_leads else xb)
-        loss = cfg.cox_weight * cox_nll(out.log_risk, time_months[idx], event[idx], ties=cfg.ties)
-        if cfg.recon_weight:
-            loss = loss + cfg.recon_weight * F.mse_loss(out.recon, xb)
+        keep = shard(lead_keep_mask(len(idx), xt.shape[1], gen)) if cfg.mask_leads else None
+        mine = shard(idx)
+        xb = xt[mine].to(dev)
+        with autocast(dev, cfg.precision):
+            log_risk, recon_out = step(xb * keep.to(dev, xb.dtype)[:, :, None] if keep is not None else xb)
+        cox = global_cox_nll(log_risk, time_months[mine], event[mine], ties=cfg.ties)  # float32
+        loss = cfg.cox_weight * cox
+        recon = shard_mse(recon_out, xb, len(idx), world) if cfg.recon_weight else None
+        if recon is not None:
+            loss = loss + cfg.recon_weight * recon
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()
-        tot += float(loss.detach())
+        if world == 1:
+            tot += float(loss.detach())
+        else:  # the Cox part is global already; the reconstruction parts add up over the ranks
+            tot += cfg.cox_weight * float(cox.detach())
+            recon_part += cfg.recon_weight * float(recon.detach()) / world if recon is not None else 0.0
+    tot += sum_over_ranks([recon_part])[0] if world > 1 else 0.0
     return float(tot / len(batches))
 
 
@@ -383,7 +264,11 @@ def finetune(
     *,
     desc: str = "finetune",
 ) -> dict:
-    """Fine-tune ``net`` in place on Cox + reconstruction; keep the weights of the best validation C.
+    """Fine-tune ``net`` in place on ``cfg.device``, Cox + reconstruction; keep the weights of the best validation C.
+
+    Under ``torchrun`` (an initialised process group) this is data-parallel over global batches of
+    ``cfg.batch_size`` subjects; every rank computes the (identical) validation C, so early
+    stopping agrees without communication, and rank 0 alone logs.
 
     Parameters
     ----------
@@ -397,6 +282,8 @@ def finetune(
     dict
         History (train loss, validation C per epoch), ``best_epoch``, ``best_val_c``.
     """
+    check_global_batch(cfg.batch_size)
+    check_precision(cfg.precision, place(net, cfg.device))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -413,25 +300,30 @@ def finetune(
         hist["probe_val_c"] = float(best_c)
     elif cfg.head_init != "none":
         raise ValueError(f"unknown head_init {cfg.head_init!r}; expected 'probe' or 'none'")
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        batches = stratified_batches(event, cfg.batch_size, cfg.min_events, rng)
-        loss = _finetune_epoch(net, opt, sched, gen, xt, time_months, event, batches, cfg,
-                               f"{desc} {epoch + 1}/{cfg.epochs}")
-        val_c = concordance_index(time_val, predict(net, x_val), event_val)
-        hist["epoch"].append(epoch + 1)
-        hist["loss"].append(loss)
-        hist["val_c"].append(float(val_c))
-        hist["seconds"].append(time.perf_counter() - t0)
-        if np.isfinite(val_c) and val_c > best_c:
-            best_c, best_state, best_epoch, bad = val_c, copy.deepcopy(net.state_dict()), epoch + 1, 0
-        else:
-            bad += 1
-        if bad >= cfg.patience:
-            break
+    changed = use_global_batchnorm(net) if is_distributed() else []
+    step = wrap_ddp(_FinetuneStep(net))
+    try:
+        for epoch in range(cfg.epochs):
+            t0 = time.perf_counter()
+            batches = stratified_batches(event, cfg.batch_size, cfg.min_events, rng)
+            loss = _finetune_epoch(step, net, opt, sched, gen, xt, time_months, event, batches, cfg,
+                                   f"{desc} {epoch + 1}/{cfg.epochs}")
+            val_c = concordance_index(time_val, predict(net, x_val), event_val)
+            hist["epoch"].append(epoch + 1)
+            hist["loss"].append(loss)
+            hist["val_c"].append(float(val_c))
+            hist["seconds"].append(time.perf_counter() - t0)
+            if np.isfinite(val_c) and val_c > best_c:
+                best_c, best_state, best_epoch, bad = val_c, copy.deepcopy(net.state_dict()), epoch + 1, 0
+            else:
+                bad += 1
+            if bad >= cfg.patience:
+                break
+    finally:
+        restore_batchnorm(changed)
     net.load_state_dict(best_state)
     net.eval()
     hist.update(best_epoch=best_epoch, best_val_c=best_c)
-    log(f"{desc}: best validation C {best_c:.3f} at epoch {best_epoch}/{len(hist['epoch'])} "
-        f"[{sum(hist['seconds']):.0f} s]")
+    _log_main(f"{desc}: best validation C {best_c:.3f} at epoch {best_epoch}/{len(hist['epoch'])} "
+              f"[{sum(hist['seconds']):.0f} s]")
     return hist
