@@ -13,8 +13,7 @@ import streamlit as st
 from hfviz.dashboard import report as report
 from hfviz.dashboard import ui
 
-st.set_page_config(page_title="hfviz — heart-failure risk from a 12-lead ECG", page_icon=":material/ecg_heart:",
-                   layout="wide")
+st.set_page_config(page_title=ui.PAGE_TITLE, page_icon=ui.PAGE_ICON, layout="wide")  # a local icon: no CDN request
 
 
 def home() -> None:
@@ -52,7 +51,7 @@ def home() -> None:
                      f"- training data: {report.card_training_data(card)}"]
             c = report.card_c_index(card)
             if c is not None:
-                lines.append(f"- held-out C-index: {c[0]:.3f} (95 % CI {c[1]:.3f}–{c[2]:.3f})")
+                lines.append(f"- held-out C-index: {c[0]:.3f} (95 % CI {c[1]:.3f}–{c[2]:.3f}), as on Cohort and Model card")
             st.markdown("\n".join(lines))
     st.subheader("How to start")
     st.markdown(

@@ -1,14 +1,21 @@
-"""Patient: load one ECG, see it on paper, its measurements, and its risk in the chosen cohort."""
+"""Patient: load one ECG, see it on paper, its measurements, and its risk in the chosen cohort.
+
+Every choice in the file dialog is one upload that replaces the ECG on screen; an upload that
+cannot be read leaves the previous ECG loaded and says why in one sentence.
+"""
 
 import streamlit as st
 
 from hfviz.dashboard import ecg_figures
-from hfviz.dashboard import risk_figures
 from hfviz.dashboard import report
+from hfviz.dashboard import risk_figures
 from hfviz.dashboard import sources
 from hfviz.dashboard import ui
-from hfviz.risk import assess as risk_assess
 from hfviz.ecg.signal import R_OFFSET
+from hfviz.risk import assess as risk_assess
+
+HORIZON_MONTHS = 60.0
+PLOT_CONFIG = {"displaylogo": False}
 
 status = ui.page_setup(fill_status=False)
 st.title("Patient")
@@ -18,9 +25,10 @@ source = st.radio("ECG source", ["Upload a file", "Bundled example"], horizontal
                   label_visibility="collapsed")
 if source == "Upload a file":
     files = st.file_uploader(
-        "ECG file(s)", accept_multiple_files=True, key=ui.K_UPLOAD,
-        help="GE CardioSoft XML (UK Biobank), GE MUSE XML, HL7 aECG, DICOM, CSV, NumPy, or WFDB — for WFDB select "
-             "the .hea header and its .dat/.mat signal file together. Files are read in memory, never stored.")
+        "ECG file — for WFDB choose the .hea and its signal file together", accept_multiple_files=True,
+        key=ui.K_UPLOAD,
+        help="GE CardioSoft XML (UK Biobank), GE MUSE XML, HL7 aECG, DICOM, CSV, NumPy, or WFDB. Each choice replaces "
+             "the ECG shown. Files are read in memory, never stored.")
     with ui.guard("Reading the file"):
         ui.load_uploaded(files)
 else:
@@ -43,7 +51,8 @@ if prepared is None:
     st.stop()
 
 record = prepared.record
-st.subheader(ui.current_ecg_label())
+label = ui.current_ecg_label()
+st.subheader(label)
 summary = report.record_summary(prepared)
 st.caption(report.record_caption(summary))
 if ui.current_ecg_is_synthetic():
@@ -51,29 +60,37 @@ if ui.current_ecg_is_synthetic():
 
 # --- risk ------------------------------------------------------------------------------------
 model = ui.get_model()
-risk = None
+risk = km = None
 if model is not None:
     with ui.guard("Risk prediction"):
-        risk = risk_assess.assess(model, prepared.model_input)
+        risk = ui.session_cached(("risk",), lambda: risk_assess.assess(model, prepared.model_input))
+        km = ui.cohort_km(model.cohort)
 if risk is not None:
+    s_cohort = risk_figures.km_at(km, HORIZON_MONTHS)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("log-risk", f"{risk.log_risk:+.3f}", help="Cox log partial hazard of the model (higher = higher risk).")
     c2.metric("percentile", f"{risk.percentile:.0f}", help=f"Percent of the {risk.cohort_label} with a lower predicted risk.")
-    c3.metric("risk group", risk.group, help="Tertile of the cohort's predicted risk.")
-    c4.metric("HF-free at 5 years", f"{risk.survival_at(60):.1%}", help="Predicted probability of no heart failure by 60 months.")
-    st.markdown(f"**{risk.sentence}**")
+    c3.metric("risk group", report.group_words(risk.group), help="Tertile of the cohort's predicted risk.")
+    c3.caption(f"of the {risk.cohort_label}")
+    c4.metric(f"HF-free at {HORIZON_MONTHS:g} months", f"{risk.survival_at(HORIZON_MONTHS):.1%}",
+              help="Predicted probability of no heart failure by then, from the synthetic cohort's baseline hazard.")
+    c4.caption(f"cohort Kaplan–Meier: {s_cohort:.1%} (synthetic)")
+    st.markdown(f"**{risk.sentence}** This ECG is in the **{report.group_phrase(risk.group, risk.cohort_label)}**.")
+    st.caption("Absolute risks (HF-free percentages) come from a **synthetic** cohort's baseline hazard and describe "
+               "simulated people, not real patients. " + report.card_calibration_status(model.card))
 
 # --- the ECG ------------------------------------------------------------------------------
 with ui.guard("Drawing the ECG"):
-    ecg_fig = ecg_figures.ecg_paper_figure(prepared.strip_mv, prepared.fs_hz, title=f"{record.source_name} — 12-lead ECG (cleaned)")
-    st.plotly_chart(ecg_fig, key="patient.ecg_plot", width="content",
-                    config={"scrollZoom": True, "displaylogo": False})
+    ecg_fig = ui.session_cached(("ecg_paper",), lambda: ecg_figures.ecg_paper_figure(
+        prepared.strip_mv, prepared.fs_hz, title=f"{label} — 12-lead ECG (cleaned)"))
+    st.plotly_chart(ecg_fig, key="patient.ecg_plot", config={"scrollZoom": True, **PLOT_CONFIG})
 
 left, right = st.columns([3, 2])
 with left:
     with ui.guard("Drawing the median beats"):
-        st.plotly_chart(ecg_figures.median_beats_figure(prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source,
-                                                  r_index=R_OFFSET), key="patient.median_plot", width="content")
+        st.plotly_chart(ui.session_cached(("median",), lambda: ecg_figures.median_beats_figure(
+            prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source, r_index=R_OFFSET)),
+            key="patient.median_plot", config=PLOT_CONFIG)
 with right:
     st.markdown("**Measurements** (from the strip and median beat)")
     meas = report.measurements_frame(prepared.measurements, record.meta.get("device_measurements"))
@@ -89,14 +106,14 @@ with right:
 
 # --- survival ---------------------------------------------------------------------------------
 if risk is not None:
-    km = ui.cohort_km(model.cohort)
-    surv_fig = risk_figures.survival_figure(risk.times_months, risk.survival, km=km,
-                                     cohort_label=f"{risk.cohort_label}, Kaplan–Meier (held-out)")
-    st.plotly_chart(surv_fig, key="patient.survival_plot")
+    surv_fig = ui.session_cached(("survival",), lambda: risk_figures.survival_figure(
+        risk.times_months, risk.survival, km=km, cohort_label=f"{risk.cohort_label}, Kaplan–Meier (held-out)",
+        mark_months=HORIZON_MONTHS))
+    st.plotly_chart(surv_fig, key="patient.survival_plot", config=PLOT_CONFIG)
 
     # --- export ---------------------------------------------------------------------------------
     def _report_html(prepared=prepared, risk=risk, model=model, ecg_fig=ecg_fig, surv_fig=surv_fig, meas=meas,
-                     title=str(ui.current_ecg_label())) -> str:
+                     title=str(label)) -> str:
         """Built only when the button is clicked (plotly.js inline makes it ~5 MB)."""
         return report.patient_report(title=title, prepared=prepared, risk=risk, model=model, ecg_figure=ecg_fig,
                                      survival_figure=surv_fig, measurements=meas)

@@ -3,11 +3,14 @@
 import numpy as np
 import streamlit as st
 
-from hfviz.risk import cohort
-from hfviz.dashboard import risk_figures
 from hfviz.dashboard import report
-from hfviz.risk import assess as risk_assess
+from hfviz.dashboard import risk_figures
 from hfviz.dashboard import ui
+from hfviz.risk import assess as risk_assess
+from hfviz.risk import cohort
+
+PLOT_CONFIG = {"displaylogo": False}
+SOURCES = {"shipped": "Held-out predictions of the shipped model", "upload": "Upload your own predictions CSV"}
 
 ui.page_setup()
 st.title("Cohort")
@@ -16,9 +19,10 @@ model = ui.get_model()
 cohort_name = ui.current_cohort()
 label = ui.cohort_label(cohort_name, model)
 
-source = st.radio("Predictions", ["shipped", "upload"], horizontal=True, key="cohort.source",
-                  format_func={"shipped": f"Held-out predictions of the {label} model",
-                               "upload": "Upload your own predictions CSV"}.get)
+# The labels do not depend on the cohort, so switching cohort never leaves the choice empty.
+if st.session_state.get("cohort.source") not in SOURCES:
+    st.session_state["cohort.source"] = "shipped"
+source = st.radio("Predictions", list(SOURCES), horizontal=True, key="cohort.source", format_func=SOURCES.get)
 c1, c2, c3 = st.columns(3)
 scheme = c1.radio("Risk groups", ["tertiles", "quartiles", "top_k"], horizontal=True, key="cohort.scheme",
                   format_func={"tertiles": "tertiles", "quartiles": "quartiles", "top_k": "top k %"}.get)
@@ -28,6 +32,7 @@ horizon = c3.slider("Calibration horizon (months)", 12, 84, 60, step=12, key="co
 
 analysis = df = None
 title = ""
+c_index, c_note = None, "Harrell's C with a 200-resample bootstrap CI, on these predictions."
 if source == "shipped":
     if model is None:
         st.stop()
@@ -36,6 +41,9 @@ if source == "shipped":
         df = model.cohort_predictions
     title = f"{label}: held-out predictions"
     calib_note = "Predicted risk from the model's Breslow baseline (training cohort)."
+    c_index = report.card_c_index(model.card)
+    if c_index is not None:
+        c_note = "Held-out C-index with its 95 % CI as in the model card (the same number on Home and Model card)."
 else:
     st.caption("CSV with columns **id, risk, time, event**: risk = predicted log-risk (higher = worse), time = months "
                "from the ECG to heart failure or censoring, event = 1 for heart failure, 0 for censored.")
@@ -55,24 +63,32 @@ if analysis is None:
     st.stop()
 
 s = analysis.summary
+c_index = c_index or s.c_index
 hr = s.hazard_ratio
+hr_ok = bool(np.isfinite(hr["hr"]))
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("people / events", f"{s.n:,} / {s.events:,}")
-m2.metric("C-index (95 % CI)", f"{s.c_index[0]:.3f}", help="Harrell's C with a 200-resample bootstrap CI.")
-m2.caption(f"{s.c_index[1]:.3f}–{s.c_index[2]:.3f}")
+m2.metric("C-index (95 % CI)", f"{c_index[0]:.3f}", help=c_note)
+m2.caption(f"{c_index[1]:.3f}–{c_index[2]:.3f}")
 m3.metric("log-rank p", f"{s.logrank_p:.2g}")
-m4.metric(f"HR {s.high_label} vs {s.low_label}", f"{hr['hr']:.2f}" if np.isfinite(hr["hr"]) else "—")
-if np.isfinite(hr["hr"]):
+m4.metric(f"HR {s.high_label} vs {s.low_label}", f"{hr['hr']:.2f}" if hr_ok else "—")
+if hr_ok:
     m4.caption(f"95 % CI {hr['lower']:.2f}–{hr['upper']:.2f}")
+else:
+    reason = report.hazard_ratio_missing_reason(df, analysis.groups, s.high_label, s.low_label)
+    m3.caption(reason)
+    m4.caption(reason)
 
-subtitle = report.cohort_subtitle(s)
+subtitle = (f"log-rank p = {s.logrank_p:.2g} · HR {s.high_label} vs {s.low_label} "
+            + (f"{hr['hr']:.2f} ({hr['lower']:.2f}–{hr['upper']:.2f})" if hr_ok else "not estimable")
+            + f" · C-index {c_index[0]:.3f} ({c_index[1]:.3f}–{c_index[2]:.3f})")
 st.plotly_chart(risk_figures.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk — {title}",
-                                       subtitle=subtitle), key="cohort.km_plot")
+                                              subtitle=subtitle), key="cohort.km_plot", config=PLOT_CONFIG)
 
 left, right = st.columns(2)
 with left:
     st.plotly_chart(risk_figures.calibration_figure(analysis.calibration, horizon_months=analysis.horizon_months),
-                    key="cohort.calibration_plot")
+                    key="cohort.calibration_plot", config=PLOT_CONFIG)
     st.caption(calib_note)
 with right:
     patient_lr = None
@@ -80,8 +96,9 @@ with right:
         with ui.guard("Scoring the current ECG"):
             patient_lr = risk_assess.assess(model, ui.current_ecg().model_input).log_risk
     st.plotly_chart(risk_figures.risk_histogram_figure(df["log_risk"].to_numpy(float), patient_log_risk=patient_lr,
-                                                cutoffs=analysis.groups.cutoffs, cohort_label=label if source == "shipped" else "uploaded cohort",
-                                                patient_label=f"current ECG ({ui.current_ecg_label()})"),
-                    key="cohort.histogram_plot")
+                                                       cutoffs=analysis.groups.cutoffs,
+                                                       cohort_label=label if source == "shipped" else "uploaded cohort",
+                                                       patient_label=f"current ECG ({ui.current_ecg_label()})"),
+                    key="cohort.histogram_plot", config=PLOT_CONFIG)
     if source == "shipped" and patient_lr is None:
         st.caption("Load an ECG on the Patient page to mark it here.")

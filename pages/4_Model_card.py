@@ -1,4 +1,8 @@
-"""Model card: architecture, training data, metrics with CIs, baselines and ablations, intended use, limits."""
+"""Model card: architecture, training data, metrics with CIs, baselines and ablations, intended use, limits.
+
+Every table has human labels (no snake_case keys, no raw dicts) and wraps its text instead of
+cutting it off (``st.table``).
+"""
 
 import streamlit as st
 
@@ -19,22 +23,22 @@ if risk_assess.model_is_synthetic(model):
     st.warning("Trained and evaluated on **synthetic** data from this project's ECG simulator. The metrics below say "
                "how well the method recovers a known synthetic hazard — not how it performs on real patients.",
                icon=":material/science:")
+c = report.card_c_index(card)
+if c is not None:
+    st.markdown(f"**Held-out C-index: {c[0]:.3f} (95 % CI {c[1]:.3f}–{c[2]:.3f})** — the same number as on Home and "
+                "Cohort.")
+st.caption(report.card_calibration_status(card))
 
 
 def _render(blocks) -> None:
-    """Draw the blocks of :func:`hfviz.dashboard.report.card_field_blocks`."""
+    """Draw the blocks of :func:`hfviz.dashboard.report.card_field_blocks` (tables wrap, never truncate)."""
     for kind, payload in blocks:
         if kind == "markdown":
             st.markdown(payload)
-        elif kind == "table":
-            st.dataframe(payload, hide_index=True)
-        elif kind == "indexed_table":
-            st.dataframe(payload)
         elif kind == "fields":
-            st.dataframe(payload, width="stretch")
-        elif kind == "json":
-            with st.expander(payload[0]):
-                st.json(payload[1])
+            st.table(payload.set_index("field"))
+        elif kind in ("table", "indexed_table"):
+            st.table(payload)
         else:
             st.write(payload)
 
@@ -48,16 +52,16 @@ with left:
 with right:
     st.metric("parameters", f"{count_parameters(model.net):,}")
     with st.expander("Configuration"):
-        st.json(card.get("config", {}))
+        st.table(report.flat_fields(card.get("config", {})).set_index("field"))
     with st.expander("Preprocessing"):
-        st.json(card.get("preprocessing", {}))
+        st.table(report.flat_fields(card.get("preprocessing", {})).set_index("field"))
 
 for heading, blocks in report.card_sections(card):
     st.markdown(f"#### {heading}")
     _render(blocks)
 
 st.markdown("#### Weights and integrity")
-st.caption("Every file's sha256 below is checked each time the model is loaded; a changed or truncated file is refused.")
-st.dataframe(report.card_sha256_table(card), hide_index=True, key="model.sha256")
+st.caption("Every file's SHA-256 below is checked each time the model is loaded; a changed or truncated file is refused.")
+st.table(report.card_sha256_table(card).set_index("file"))
 with st.expander("Full model card (JSON)"):
     st.code(report.card_json(card), language="json")

@@ -205,17 +205,94 @@ def test_interpretability_page_computes_ig_with_a_small_completeness_gap(app, mo
     assert abs(float(m["IG completeness gap"])) < 1e-3
     assert any("Integrated Gradients · baseline: zeros · 64 steps" in t for t in _chart_titles(app))
     app.selectbox(key="interp.baseline").set_value("cohort_median").run()
-    app.selectbox(key="interp.method").set_value("occlusion").run()
+    app.radio(key="interp.method").set_value("occlusion").run()
     assert not app.exception
     assert any("Occlusion · baseline: cohort median beat" in t for t in _chart_titles(app))
+    app.radio(key="interp.view").set_value("Compare methods").run()
+    app.selectbox(key="interp.compare_baseline").set_value("cohort_median").run()
     app.toggle(key="interp.compare").set_value(True).run()
     assert not app.exception and not app.error
-    agreement = next(d.value for d in app.dataframe if "Integrated Gradients" in list(d.value.index))
+    agreement = next(t.value for t in app.table if "Integrated Gradients" in list(t.value.index))
     assert list(agreement.index)[:4] == [explain.METHODS[m] for m in explain.METHODS]
-    assert np.allclose(np.diag(agreement.to_numpy(dtype=float)), 1.0)
+    assert np.allclose(np.diag(agreement.iloc[:4, :4].to_numpy(dtype=float)), 1.0)
     shared = ui._load_model("mi", str(models_dir))
     assert explain.hook_count(shared.net) == 0
     assert all(p.grad is None for p in shared.net.parameters())
+
+
+def test_interpretability_shows_each_control_only_for_the_method_that_uses_it(app):
+    _upload(app, wfdb_pair())
+    app.switch_page("pages/2_Interpretability.py").run()
+    for method, baseline, steps in (("integrated_gradients", True, True), ("saliency", False, False),
+                                    ("occlusion", True, False), ("gradient_shap", True, False)):
+        app.radio(key="interp.method").set_value(method).run()
+        assert not app.exception and not app.error
+        keys = {w.key for w in app.selectbox} | {w.key for w in app.select_slider}
+        assert ("interp.baseline" in keys) == baseline and ("interp.steps" in keys) == steps, method
+        assert ("IG completeness gap" in _metrics(app)) == (method == "integrated_gradients")
+        assert any(explain.METHODS[method] in t for t in _chart_titles(app))
+
+
+def test_a_new_upload_replaces_the_ecg_and_never_combines_with_the_previous_one(app):
+    _upload(app, wfdb_pair(0, record="first01"))
+    _upload(app, wfdb_pair(1, record="second01"))
+    assert not app.exception and not app.error
+    assert app.session_state[ui.K_ECG_LABEL] == "second01.hea + second01.dat"
+    assert any("second01.hea" in s.value for s in app.subheader)
+    assert any("second01.hea" in c.value for c in app.sidebar.caption)
+
+
+def test_files_that_are_not_one_ecg_keep_the_previous_ecg_and_say_why_in_one_sentence(app):
+    _upload(app, wfdb_pair(0, record="first01"))
+    _upload(app, wfdb_pair(1, record="reca") + wfdb_pair(2, record="recb"))
+    assert not app.exception
+    assert len(app.error) == 1 and "reca" in app.error[0].value and "recb" in app.error[0].value
+    assert app.session_state[ui.K_ECG_LABEL] == "first01.hea + first01.dat"
+    assert "log-risk" in _metrics(app)
+
+
+def test_unsupported_format_is_named_in_clinicians_words_and_the_previous_ecg_stays(app):
+    _upload(app, wfdb_pair(0, record="first01"))
+    philips = b'<?xml version="1.0"?><restingecgdata xmlns="http://www3.medical.philips.com"></restingecgdata>'
+    _upload(app, [("pagewriter.xml", philips)])
+    assert not app.exception
+    messages = [e.value for e in app.error]
+    if any("not supported yet" in m for m in messages):  # once a Philips reader exists the file is read instead
+        assert messages == ["pagewriter.xml is Philips PageWriter XML, which is not supported yet."]
+    assert app.session_state[ui.K_ECG_LABEL] == "first01.hea + first01.dat" or not messages
+
+
+def test_cohort_page_always_has_one_predictions_source_selected_after_a_cohort_switch(app):
+    app.switch_page("pages/3_Cohort.py").run()
+    for cohort in ("hyp", "mi", "hyp"):
+        app.sidebar.selectbox(key=ui.K_COHORT).set_value(cohort).run()
+        assert not app.exception
+        sources_shown = [r for r in app.radio if r.key == "cohort.source"]
+        assert len(sources_shown) == 1 and sources_shown[0].value == "shipped"
+        assert any("Kaplan" in t for t in _chart_titles(app))
+
+
+def test_c_index_and_its_ci_are_the_same_on_home_cohort_and_model_card(app):
+    shown = "0.600"
+    home = " ".join(m.value for m in app.markdown)
+    assert "held-out C-index: 0.600 (95 % CI 0.500–0.700)" in home
+    app.switch_page("pages/3_Cohort.py").run()
+    assert _metrics(app)["C-index (95 % CI)"] == shown
+    assert any(c.value == "0.500–0.700" for c in app.caption)
+    app.switch_page("pages/4_Model_card.py").run()
+    assert any("0.600 (95 % CI 0.500–0.700)" in m.value for m in app.markdown)
+
+
+def test_patient_page_says_risk_group_as_a_position_in_a_synthetic_cohort_and_the_horizon(app):
+    _upload(app, wfdb_pair())
+    metrics = _metrics(app)
+    assert metrics["risk group"] in ("bottom third", "middle third", "top third")
+    assert "HF-free at 60 months" in metrics
+    captions = " ".join(c.value for c in app.caption)
+    assert "cohort Kaplan–Meier" in captions and "synthetic" in captions and "Calibration" in captions
+    surv = next(json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                if "heart-failure-free survival" in str(json.loads(c.proto.spec)["layout"].get("title")))
+    assert surv["layout"]["meta"]["mark"]["months"] == 60
 
 
 def test_missing_model_files_give_a_message_not_a_traceback(tmp_path, monkeypatch):

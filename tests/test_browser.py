@@ -1,113 +1,142 @@
-"""One real-browser test: ``streamlit run app.py`` driven by Debian's Chromium via playwright.
+"""Real-browser tests: ``streamlit run app.py`` driven by Debian's Chromium via playwright.
 
 Nothing is downloaded: the browser is ``/usr/bin/chromium`` (``apt-get install chromium``; the
-test skips with that reason when it is absent) and the models are the stand-ins written by
-``dashboard_fixtures``. The test uploads a WFDB pair through the real file input (the true
-browser upload, multi-file), waits for the risk and the ECG plot, follows the real
-``st.navigation`` to the Interpretability page with the ECG still loaded, and saves
-screenshots in its temporary folder.
+tests skip with that reason when it is absent) and the models are the stand-ins written by
+``dashboard_fixtures``. One server and one browser serve the whole module (a few minutes in
+all); each test opens its own browser context (its own Streamlit session). Uploads go through
+the real file input, pages are followed through the real ``st.navigation`` links, and every
+request the page makes is checked to stay on the app's own host.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 from dashboard_fixtures import build_model_dir, wfdb_pair
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--headless"]
+from hfviz.bench_browser import CHROMIUM, choose, launch_chromium, open_page, plot_title_js, streamlit_app, \
+    text_js, wait_drawn
+from hfviz.risk.explain import METHODS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium); "
+                    "the real-browser tests need it and never download a browser")
+    tmp = tmp_path_factory.mktemp("browser")
+    models = build_model_dir(tmp / "models", cohorts=("mi",), n=120)
+    with streamlit_app(env={"HFVIZ_MODELS_DIR": str(models)}, log_path=tmp / "streamlit.log") as url:
+        yield url
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
         try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture()
-def server(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium); "
-                    "the real-browser test needs it and never downloads a browser")
-    models = build_model_dir(tmp_path / "models", cohorts=("mi",), n=120)
-    port = _free_port()
-    env = dict(os.environ, HFVIZ_MODELS_DIR=str(models))
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def page(browser, server):
+    """A fresh session on the Patient page, with every request to another host recorded and refused."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    own = urlparse(server).netloc
+    pg.external = []
+
+    def route(r):
+        if urlparse(r.request.url).scheme in ("http", "https", "ws", "wss") and urlparse(r.request.url).netloc != own:
+            pg.external.append(r.request.url)
+            r.abort()
+        else:
+            r.continue_()
+
+    pg.route("**/*", route)
+    pg.goto(server, timeout=60_000)
+    wait_drawn(pg, marker_js=text_js("How to start"), timeout_s=90)
+    open_page(pg, "Patient")
+    pg.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
+    yield pg
+    ctx.close()
 
 
-def test_upload_in_a_real_browser_shows_risk_and_the_ecg_plot(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    files = []
-    for name, data in wfdb_pair(3, record="browser01"):
+def _files(tmp_path: Path, pairs) -> list[str]:
+    out = []
+    for name, data in pairs:
         (tmp_path / name).write_bytes(data)  # the test's own synthetic files, for the file chooser
-        files.append(str(tmp_path / name))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 2600})
-            page.goto(server, timeout=60_000)
-            page.get_by_text("How to start").wait_for(timeout=60_000)
-            page.get_by_role("link", name="Patient").click()
-            page.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
-            page.locator("input[type=file]").first.set_input_files(files)
-            page.get_by_text("Predicted risk higher than").wait_for(timeout=90_000)
-            page.get_by_text("log-risk", exact=True).wait_for(timeout=10_000)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
-            assert page.locator(".js-plotly-plot").count() >= 3  # ECG, median beats, survival
-            assert page.get_by_text("browser01.hea — 12-lead ECG (cleaned)").count() >= 1
-            assert page.locator("text=Traceback").count() == 0
-            page.screenshot(path=str(tmp_path / "patient.png"), full_page=True)
+        out.append(str(tmp_path / name))
+    return out
 
-            page.get_by_role("link", name="Interpretability").click()
-            page.get_by_text("IG completeness gap").wait_for(timeout=120_000)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
-            assert page.get_by_text("Current ECG:").count() >= 1  # the sidebar still names the loaded ECG
-            page.screenshot(path=str(tmp_path / "interpretability.png"), full_page=True)
-        finally:
-            browser.close()
-    assert (tmp_path / "patient.png").stat().st_size > 10_000
-    assert (tmp_path / "interpretability.png").stat().st_size > 10_000
+
+def _upload(page, paths: list[str], marker: str) -> None:
+    page.locator("input[type=file]").first.set_input_files(paths)
+    wait_drawn(page, marker_js=text_js(marker), timeout_s=120)
+
+
+def _errors(page) -> list[str]:
+    return [t for t in page.locator('[data-testid="stAlert"]').all_inner_texts() if t.strip()]
+
+
+def _main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text() + page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def test_upload_a_then_b_shows_only_b_without_error(page, tmp_path):
+    _upload(page, _files(tmp_path, wfdb_pair(1, record="recorda")), "recorda.hea")
+    assert "log-risk" in _main_text(page)
+    _upload(page, _files(tmp_path, wfdb_pair(2, record="recordb")), "recordb.hea")
+    wait_drawn(page, marker_js=text_js("log-risk"), min_charts=3)
+    heading = page.locator('[data-testid="stMain"] h3').first.inner_text()
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    titles = " ".join(page.locator('[data-testid="stPlotlyChart"] .gtitle').all_text_contents())
+    for shown in (heading, sidebar, titles):  # the heading, the sidebar and the ECG's title name B only
+        assert "recordb.hea" in shown and "recorda" not in shown, shown
+    assert not [e for e in _errors(page) if "recordb" in e or "recorda" in e]
+    assert page.locator("text=Traceback").count() == 0
+
+
+def test_two_unrelated_files_give_one_sentence_and_keep_the_previous_ecg(page, tmp_path):
+    _upload(page, _files(tmp_path, wfdb_pair(1, record="recorda")), "recorda.hea")
+    paths = _files(tmp_path, wfdb_pair(2, record="recordb") + [("notes.csv", b"I,II\n1,2\n")])
+    _upload(page, paths, "does not belong")
+    errors = [e for e in _errors(page) if "does not belong" in e]
+    assert len(errors) == 1 and errors[0].count(". ") == 0  # one sentence
+    text = _main_text(page)
+    assert "recorda.hea" in text and "Current ECG" in text and "log-risk" in text  # the previous ECG stays
+
+
+def test_full_tour_of_every_page_makes_no_request_to_another_host(page, tmp_path):
+    _upload(page, _files(tmp_path, wfdb_pair(3, record="tour01")), "tour01.hea")
+    wait_drawn(page, marker_js=text_js("log-risk"), min_charts=3)
+    open_page(page, "Interpretability")
+    wait_drawn(page, marker_js=plot_title_js(METHODS["integrated_gradients"]), min_charts=1)
+    for view in ("Attention", "Compare methods"):
+        page.get_by_text(view, exact=True).first.click()
+        wait_drawn(page, marker_js=text_js("Cross-lead attention" if view == "Attention" else "Compute all four"))
+    for name, marker in (("Cohort", "Kaplan"), ("Model card", "Weights and integrity"), ("Home", "How to start")):
+        open_page(page, name)
+        wait_drawn(page, marker_js=text_js(marker))
+    assert page.external == []
+
+
+def test_interpretability_page_renders_each_attribution_method(page, tmp_path):
+    _upload(page, _files(tmp_path, wfdb_pair(4, record="interp01")), "interp01.hea")
+    open_page(page, "Interpretability")
+    wait_drawn(page, marker_js=plot_title_js(METHODS["integrated_gradients"]), min_charts=1, timeout_s=120)
+    assert "IG completeness gap" in _main_text(page)
+    for key in ("saliency", "occlusion", "gradient_shap", "integrated_gradients"):
+        choose(page, "Attribution method", METHODS[key])
+        wait_drawn(page, marker_js=plot_title_js(METHODS[key]), min_charts=1, timeout_s=120)
+        assert not _errors(page), _errors(page)
+        assert ("Integrated Gradients steps" in _main_text(page)) == (key == "integrated_gradients")
+    assert page.locator("text=Traceback").count() == 0

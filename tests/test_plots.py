@@ -51,7 +51,7 @@ def test_ecg_paper_figure_scales_time_at_25_mm_per_s_and_amplitude_at_10_mm_per_
     assert x[-1] - x[0] == pytest.approx(4999 / FS * 25.0)
     assert y.max() - y.min() == pytest.approx(10.0)  # 1 mV -> 10 mm
     high = x[y > y.min() + 5]
-    assert high[-1] - high[0] == pytest.approx(499 / FS * 25.0)  # 1 s -> 25 mm
+    assert high[-1] - high[0] == pytest.approx(499 / FS * 25.0, abs=0.2)  # 1 s -> 25 mm (decimated: ±2 samples)
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
     cal = _roles(fig, "calibration")[0]
     cy = np.array([v for v in cal.y if v is not None], dtype=float)
@@ -81,7 +81,8 @@ def test_grid_lines_are_1_mm_and_5_mm_apart():
 def test_long_record_draws_first_10_s_and_says_so():
     fig = ecg_figures.ecg_paper_figure(_strip(38.4), FS)
     rhythm = _roles(fig, "rhythm")[0]
-    assert len(rhythm.x) == 5000
+    assert rhythm.x[-1] == pytest.approx(4999 / FS * 25.0, abs=0.01)  # 10 s at 25 mm/s
+    assert len(rhythm.x) <= 5000  # decimated to what the paper's pixels show
     assert any("first 10.0 s of 38.4 s" in a.text for a in fig.layout.annotations)
 
 
@@ -171,3 +172,145 @@ def test_importance_and_agreement_figures():
     m = pd.DataFrame(np.eye(2), index=["IG", "Saliency"], columns=["IG", "Saliency"])
     fig2 = attribution_figures.agreement_figure(m)
     assert fig2.data[0].zmin == -1 and fig2.data[0].zmax == 1
+
+
+# --- small figures, readable pictures (issue #11) ---------------------------------------------------
+#: Budgets (bytes of plotly JSON, as Streamlit sends it) for a 10-s 500 Hz ECG and a 600-sample median beat.
+#: Before the decimation and band overlays: overlay 616 kB, strip overlay 427 kB, 12-lead paper 488 kB,
+#: median beats 351 kB (measured on the CardioSoft sample).
+OVERLAY_BUDGET = 120_000
+STRIP_OVERLAY_BUDGET = 80_000
+PAPER_BUDGET = 260_000
+MEDIAN_BUDGET = 120_000
+
+
+def _noisy(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)  # worst case for decimation: no smooth stretches
+
+
+def test_attribution_overlay_figure_stays_under_its_byte_budget():
+    fig = attribution_figures.beat_overlay_figure(_noisy((12, 600)), _noisy((12, 600), 1), FS, method_label="IG",
+                                                  colorbar_title=attribution_figures.ATTRIBUTION_UNITS["saliency"])
+    assert len(fig.to_json()) < OVERLAY_BUDGET
+    strip = attribution_figures.strip_overlay_figure(_noisy((12, 5000)), _noisy((12, 5000), 2), FS, method_label="IG")
+    assert len(strip.to_json()) < STRIP_OVERLAY_BUDGET
+
+
+def test_ecg_paper_and_median_figures_stay_under_their_byte_budgets():
+    assert len(ecg_figures.ecg_paper_figure(_noisy((12, 5000)), FS).to_json()) < PAPER_BUDGET
+    assert len(ecg_figures.median_beats_figure(_noisy((12, 600)), FS, source="computed").to_json()) < MEDIAN_BUDGET
+
+
+def test_decimation_keeps_every_peak_of_the_ecg():
+    sig = _noisy((12, 5000)) * 0.1
+    sig[LEADS.index("II"), 2345] = 3.0  # one sharp 1-sample spike
+    sig[LEADS.index("II"), 3456] = -2.0
+    rhythm = _roles(ecg_figures.ecg_paper_figure(sig, FS), "rhythm")[0]
+    y_mv = (np.asarray(rhythm.y) - np.median(rhythm.y)) / 10.0
+    assert y_mv.max() == pytest.approx(3.0, abs=0.05) and y_mv.min() == pytest.approx(-2.0, abs=0.05)
+
+
+def test_overlay_draws_values_as_bands_behind_the_beat_with_units_and_one_mv_range_per_row():
+    beat = np.zeros((12, 600))
+    beat[LEADS.index("V4")] = np.linspace(-0.2, 2.3, 600)
+    fig = attribution_figures.beat_overlay_figure(beat, np.ones((12, 600)), FS, method_label="IG",
+                                                  colorbar_title="Δ log-risk<br>per sample")
+    bands = _roles(fig, "overlay")
+    assert len(bands) == 12 and all(b.type == "heatmap" for b in bands)
+    assert all(np.asarray(b.z).shape == (1, 120) for b in bands)  # 10-ms bands of a 1.2-s beat
+    assert "Δ log-risk" in fig.layout.coloraxis.colorbar.title.text
+    beats = {tr.meta["lead"]: tr for tr in _roles(fig, "beat")}
+    assert [tr.mode for tr in beats.values()] == ["lines"] * 12
+    ranges = {ld: tuple(fig.layout[tr.yaxis.replace("y", "yaxis")].range) for ld, tr in beats.items()}
+    for row in ecg_figures.LAYOUT_3X4:  # one mV scale per row
+        assert len({ranges[ld] for ld in row}) == 1
+    assert ranges["V4"][1] >= 2.3 and ranges["I"] == ranges["V4"]
+    assert fig.layout.xaxis.dtick == 200 and fig.layout.xaxis.minor.dtick == 40  # 5 mm / 1 mm at 25 mm/s
+    assert fig.layout.yaxis.dtick == 0.5 and fig.layout.yaxis.minor.dtick == 0.1  # 5 mm / 1 mm at 10 mm/mV
+
+
+def test_overlay_uses_a_given_shared_range_and_draws_the_reference_beat():
+    ref = np.full((12, 600), 0.1)
+    fig = attribution_figures.beat_overlay_figure(np.zeros((12, 600)), np.ones((12, 600)), FS, method_label="IG",
+                                                  vmax=0.5, reference_mv=ref)
+    assert fig.layout.coloraxis.cmax == 0.5 and fig.layout.coloraxis.cmin == -0.5
+    assert len(_roles(fig, "reference")) == 12
+
+
+def test_reference_beat_of_the_zero_input_is_each_leads_own_mean():
+    beat = np.tile(np.linspace(0.0, 1.0, 600), (12, 1)) + np.arange(12)[:, None]
+    ref = attribution_figures.reference_beat_mv(beat, np.zeros((12, 608)))
+    padded_mean = (beat.sum(axis=1) / 608.0)[:, None]  # the model's z-score is over the zero-padded beat
+    np.testing.assert_allclose(ref, np.broadcast_to(padded_mean, ref.shape), atol=1e-9)
+
+
+def test_lead_attention_heatmap_numbers_are_at_least_11_px():
+    fig = attribution_figures.lead_attention_heatmap(np.full((12, 12), 1 / 12))
+    assert fig.data[0].textfont.size >= 11
+    assert fig.data[0].colorbar.x <= 1.05  # colour bar right beside the map
+
+
+def _step_value(xs, ys, t):
+    """Value at t of the polyline (xs, ys) drawn as the figure draws it (right-continuous at jumps)."""
+    k = np.searchsorted(xs, t, side="right") - 1
+    return ys[max(k, 0)]
+
+
+def _km_with_events():
+    t = np.array([0.0, 5.0, 9.0, 9.5, 20.0, 33.0, 60.0])
+    s = np.array([1.0, 1.0, 0.97, 0.97, 0.93, 0.90, 0.90])
+    return pd.DataFrame({"timeline": t, "survival": s, "ci_lower": np.where(s < 1, s - 0.04, 1.0),
+                         "ci_upper": np.where(s < 1, np.minimum(1, s + 0.02), 1.0)})
+
+
+@pytest.mark.parametrize("build", ["survival", "groups"])
+def test_km_band_vertices_coincide_with_the_step_curve(build):
+    km = _km_with_events()
+    if build == "survival":
+        fig = risk_figures.survival_figure(np.linspace(0, 84, 85), np.linspace(1, 0.8, 85), km=km)
+    else:
+        fig = risk_figures.km_groups_figure({"low": km, "high": km}, pd.DataFrame([[10], [10]], index=["low", "high"],
+                                                                                 columns=[0]), title="t")
+    curve, band = _roles(fig, "km")[0], _roles(fig, "km_ci")[0]
+    assert curve.mode == "lines" and curve.line.shape in (None, "linear")  # steps are in the vertices, no markers
+    cx, cy = np.asarray(curve.x, float), np.asarray(curve.y, float)
+    bx, by = np.asarray(band.x, float), np.asarray(band.y, float)
+    half = len(bx) // 2
+    ux, uy, lx, ly = bx[:half], by[:half], bx[half:][::-1], by[half:][::-1]
+    np.testing.assert_allclose(ux, cx, atol=1e-4)  # the band's corners are the curve's corners
+    np.testing.assert_allclose(lx, cx, atol=1e-4)
+    for t in np.linspace(0, 60, 241):
+        s, lo, hi = (_step_value(x, y, t) for x, y in ((cx, cy), (lx, ly), (ux, uy)))
+        assert lo - 1e-4 <= s <= hi + 1e-4, t
+    before_first_event = cx < 9.0
+    assert np.all(ly[before_first_event] > 0.9999)  # the band does not dip below 100 % before the first event
+
+
+def test_km_at_risk_numbers_sit_under_the_time_ticks():
+    at_risk = pd.DataFrame([[100, 90, 80]], index=["low"], columns=[0, 36, 72])
+    fig = risk_figures.km_groups_figure({"low": _km()}, at_risk, title="t")
+    assert list(fig.layout.xaxis.tickvals) == list(fig.layout.xaxis2.tickvals) == [0, 36, 72]
+    assert tuple(fig.layout.xaxis.range) == tuple(fig.layout.xaxis2.range)
+    assert list(_roles(fig, "at_risk")[0].x) == [0, 36, 72]
+
+
+def test_survival_figure_marks_the_quoted_horizon_on_both_curves():
+    t = np.linspace(0, 84, 85)
+    km = _km_with_events()
+    fig = risk_figures.survival_figure(t, np.exp(-t / 500), km=km, mark_months=60)
+    mark = fig.layout.meta["mark"]
+    assert mark["months"] == 60 and mark["patient"] == pytest.approx(np.exp(-60 / 500), abs=1e-6)
+    assert mark["cohort"] == pytest.approx(0.90)  # the KM step in force at 60 months
+    assert list(_roles(fig, "mark")[0].x) == [60, 60]
+    assert any("60 months" in a.text and "90.0%" in a.text for a in fig.layout.annotations)
+
+
+def test_bin_mean_averages_finite_values_and_keeps_a_last_partial_bin():
+    from hfviz.dashboard.plot_data import bin_mean, minmax_indices
+
+    v = np.array([1.0, 3.0, np.nan, np.nan, 5.0])
+    np.testing.assert_allclose(bin_mean(v, 2), [2.0, np.nan, 5.0])
+    y = np.sin(np.linspace(0, 20, 1000))
+    idx = minmax_indices(1000, y, 100)
+    assert idx[0] == 0 and idx[-1] == 999 and len(idx) <= 102 and np.all(np.diff(idx) > 0)
+    assert y[idx].max() == y.max() and y[idx].min() == y.min()

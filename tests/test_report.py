@@ -145,12 +145,12 @@ def test_card_sections_turn_each_field_into_blocks_in_page_order():
     assert blocks["Intended use"] == [("markdown", "research")]
     assert blocks["Limitations"] == [("markdown", "- synthetic only\n- small")]
     (kind, df), = blocks["Held-out metrics (with 95 % CI)"]
-    assert kind == "indexed_table" and list(df.index) == ["c_index", "brier"]
-    (k1, fields), (k2, nested) = blocks["Training"]
-    assert k1 == "fields" and fields.loc["epochs", ""] == "30"
-    assert (k2, nested) == ("json", ("optimiser", {"lr": 1e-3}))
+    assert kind == "indexed_table" and list(df.index) == ["C-index", "Brier"]  # human labels, not keys
+    (k1, fields), = blocks["Training"]  # nested dicts flattened into labelled rows, never shown raw
+    rows = dict(zip(fields["field"], fields["value"]))
+    assert k1 == "fields" and rows == {"Epochs": "30", "Optimiser · Learning rate": "0.001"}
     (kind, df), = blocks["Baselines and ablations"]
-    assert kind == "table" and list(df.columns) == ["model", "c"]
+    assert kind == "table" and list(df.columns) == ["Model", "C"]
     assert report.card_field_blocks(3) == [("value", 3)] and report.card_field_blocks(None) == []
 
 

@@ -1,34 +1,65 @@
 """Plotly figures of what the model looks at: attributions and attention over the ECG, per-lead importance.
 
 No Streamlit and no model: arrays in (from :mod:`hfviz.risk.explain`), figure out. Traces carry
-``meta={"role": ...}`` (``"overlay"``, ``"beat"``, ``"strip"``, ``"heatmap"``, ``"importance"``).
-Signed values use one diverging scale everywhere: red raises the predicted risk, blue lowers it.
+``meta={"role": ...}`` (``"overlay"``, ``"beat"``, ``"reference"``, ``"strip"``, ``"heatmap"``,
+``"importance"``). Signed values use one diverging scale everywhere: red raises the predicted
+risk, blue lowers it. Values are drawn as coloured bands (one heatmap cell per 10 ms) behind the
+waveform rather than one marker per sample, and lines are decimated to what the pixels show,
+so a figure stays small on its way to the browser (see :mod:`hfviz.dashboard.plot_data`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from hfviz.dashboard.ecg_figures import LAYOUT_3X4
+from hfviz.dashboard.ecg_figures import GRID_MAJOR, GRID_MINOR, LAYOUT_3X4, PAPER_BG
 from hfviz.dashboard.figure_style import GROUP_COLOURS, SIGNED_SCALE, UNSIGNED_SCALE
+from hfviz.dashboard.plot_data import bin_mean, compact, minmax_indices, robust_max_abs
 from hfviz.ecg.record import LEADS
+from hfviz.ecg.signal import STD_FLOOR, pad_beat
+from hfviz.risk.explain_summary import crop_to_beat
 
 
-def _robust_max_abs(values: np.ndarray, q: float = 99.0) -> float:
-    """The ``q``-th percentile of |values| over finite entries (colour-scale end); 1 when that is 0 or empty."""
-    v = np.abs(np.asarray(values, dtype=float))
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 1.0
-    m = float(np.percentile(v, q))
-    if m <= 0:
-        m = float(v.max())
-    return m if m > 0 else 1.0
+#: Colour-bar titles (with units) of the attribution methods: what one coloured 10-ms band means.
+ATTRIBUTION_UNITS = {
+    "integrated_gradients": "Δ log-risk<br>per sample",
+    "occlusion": "Δ log-risk<br>per sample",
+    "gradient_shap": "Δ log-risk<br>per sample",
+    "saliency": "∂ log-risk /<br>∂ input (per SD)",
+}
+#: Default width of one attribution colour band (ms): 5 samples at 500 Hz, ~2 px per band on screen.
+BAND_MS = 10.0
+#: Points kept per median-beat line (a 12-panel figure has ~250 px per panel).
+BEAT_POINTS = 300
+
+
+def _band_trace(x_edges: np.ndarray, y_range: tuple[float, float], z: np.ndarray, *, lead: str, unit: str,
+                opacity: float) -> go.Heatmap:
+    """One row of coloured bands (heatmap cells ``x_edges`` wide) filling ``y_range`` behind a trace."""
+    return go.Heatmap(
+        x=compact(x_edges, 1), y=compact(np.asarray(y_range), 2), z=compact(z[None, :], 4),
+        coloraxis="coloraxis", opacity=opacity, showscale=False, hoverongaps=False, zsmooth=False,
+        hovertemplate=f"{lead} %{{x:.0f}} ms: %{{z:.3g}} {unit}<extra></extra>", meta={"role": "overlay", "lead": lead})
+
+
+def _row_ranges(beat: np.ndarray, reference: np.ndarray | None) -> dict[str, tuple[float, float]]:
+    """One shared mV range per row of the 3×4 layout (lead -> (lo, hi)), padded by 0.1 mV."""
+    out = {}
+    for row in LAYOUT_3X4:
+        idx = [LEADS.index(ld) for ld in row]
+        parts = [beat[idx]] + ([reference[idx]] if reference is not None else [])
+        v = np.concatenate([p.ravel() for p in parts])
+        v = v[np.isfinite(v)]
+        lo, hi = (float(v.min()), float(v.max())) if v.size else (-1.0, 1.0)
+        lo, hi = np.floor((lo - 0.1) * 2) / 2, np.ceil((hi + 0.1) * 2) / 2  # whole 0.5 mV (5 mm) squares
+        out.update({ld: (lo, hi) for ld in row})
+    return out
 
 
 def beat_overlay_figure(
@@ -39,9 +70,12 @@ def beat_overlay_figure(
     method_label: str,
     signed: bool = True,
     colorbar_title: str | None = None,
-    width_px: int = 1100,
+    vmax: float | None = None,
+    reference_mv: np.ndarray | None = None,
+    band_ms: float = BAND_MS,
+    width_px: int | None = None,
 ) -> go.Figure:
-    """Each lead's median beat with per-sample values (attributions or attention) as colour.
+    """Each lead's median beat on ECG-paper grid, with per-sample values as coloured bands behind it.
 
     Parameters
     ----------
@@ -57,58 +91,80 @@ def beat_overlay_figure(
     signed : bool
         Diverging colour scale centred on zero, or sequential from zero.
     colorbar_title : str, optional
-        Legend title; a sensible default is used.
-    width_px : int
-        Figure width in pixels.
+        Colour-bar title with the values' unit (see :data:`ATTRIBUTION_UNITS`).
+    vmax : float, optional
+        End of the colour scale (±vmax when signed); default the 99th percentile of the
+        binned |values|. Pass one value to several figures to compare them on one scale.
+    reference_mv : ndarray, shape (12, m), optional
+        The reference (baseline) beat in mV, drawn dashed grey.
+    band_ms : float
+        Width of one colour band: the values are averaged over bins of this many ms.
+    width_px : int, optional
+        Figure width in pixels; default: the width of the page.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        3×4 subplots; per lead, coloured markers (``meta.role == "overlay"``) under a thin dark beat
-        line (``"beat"``) sharing one colour axis with a legend (colour bar). The colour range is
-        symmetric (±99th percentile of |values|) when signed.
+        3×4 subplots; per lead a heatmap row of bands (``meta.role == "overlay"``) under the
+        beat line (``"beat"``, at most :data:`BEAT_POINTS` points) and optionally the
+        reference (``"reference"``). One colour axis (``layout.coloraxis``) with its colour
+        bar; one mV range per row; grid lines every 40 ms / 0.1 mV (1 mm) and 200 ms / 0.5 mV
+        (5 mm) as on ECG paper at 25 mm/s, 10 mm/mV.
     """
     beat = np.asarray(beat_mv, dtype=float)
     vals = np.asarray(values, dtype=float)
     if beat.shape != vals.shape or beat.ndim != 2 or beat.shape[0] != len(LEADS):
         raise ValueError(f"beat_mv {beat.shape} and values {vals.shape} must both be (12, m)")
+    ref = None if reference_mv is None else np.asarray(reference_mv, dtype=float)
     m = beat.shape[1]
     t_ms = np.arange(m) / fs_hz * 1000.0
+    size = max(1, int(round(band_ms / 1000.0 * fs_hz)))
+    binned = bin_mean(vals, size)  # (12, nb)
+    x_edges = np.minimum(np.arange(binned.shape[1] + 1) * size, m) / fs_hz * 1000.0
+    vmax = float(vmax) if vmax is not None and vmax > 0 else robust_max_abs(binned)
+    unit = "" if colorbar_title is None else colorbar_title.replace("<br>", " ")
+    ranges = _row_ranges(beat, ref)
+    keep = minmax_indices(m, beat[0], BEAT_POINTS)
     fig = make_subplots(rows=3, cols=4, subplot_titles=[ld for row in LAYOUT_3X4 for ld in row],
-                        horizontal_spacing=0.03, vertical_spacing=0.09, shared_xaxes=True)
-    vmax = _robust_max_abs(vals)
+                        horizontal_spacing=0.035, vertical_spacing=0.08, shared_xaxes=True)
     for r, row in enumerate(LAYOUT_3X4):
         for c, lead in enumerate(row):
             i = LEADS.index(lead)
-            fig.add_trace(go.Scatter(
-                x=t_ms, y=beat[i], mode="markers", showlegend=False, name=lead,
-                marker=dict(color=vals[i], coloraxis="coloraxis",
-                            size=3.0 + 7.0 * np.minimum(1.0, np.abs(vals[i]) / vmax), line=dict(width=0)),
-                customdata=vals[i],
-                hovertemplate=f"{lead} %{{x:.0f}} ms: %{{y:.2f}} mV, value %{{customdata:.3g}}<extra></extra>",
-                meta={"role": "overlay", "lead": lead}), row=r + 1, col=c + 1)
-            fig.add_trace(go.Scatter(x=t_ms, y=beat[i], mode="lines", line=dict(color="#333", width=0.9),
-                                     hoverinfo="skip", showlegend=False, meta={"role": "beat", "lead": lead}),
-                          row=r + 1, col=c + 1)
+            pos = dict(row=r + 1, col=c + 1)
+            fig.add_trace(_band_trace(x_edges, ranges[lead], binned[i], lead=lead, unit=unit,
+                                      opacity=0.85 if signed else 0.6), **pos)
+            if ref is not None:
+                fig.add_trace(go.Scatter(x=compact(t_ms[keep], 1), y=compact(ref[i, keep]), mode="lines",
+                                         line=dict(color="#777", width=1, dash="dash"), hoverinfo="skip",
+                                         showlegend=False, meta={"role": "reference", "lead": lead}), **pos)
+            idx = minmax_indices(m, beat[i], BEAT_POINTS) if m > BEAT_POINTS else keep
+            fig.add_trace(go.Scatter(x=compact(t_ms[idx], 1), y=compact(beat[i, idx]), mode="lines",
+                                     line=dict(color="#111", width=1.2), showlegend=False, name=lead,
+                                     hovertemplate=f"{lead} %{{x:.0f}} ms: %{{y:.2f}} mV<extra></extra>",
+                                     meta={"role": "beat", "lead": lead}), **pos)
+            fig.update_yaxes(range=list(ranges[lead]), **pos)
     if signed:
-        title = colorbar_title or "attribution<br>red: raises risk<br>blue: lowers risk"
+        title = colorbar_title or "attribution"
         coloraxis = dict(colorscale=SIGNED_SCALE, cmin=-vmax, cmax=vmax, cmid=0.0,
-                         colorbar=dict(title=dict(text=title), thickness=14, tickformat=".2~g"))
+                         colorbar=dict(title=dict(text=f"{title}<br>red: raises risk<br>blue: lowers risk"),
+                                       thickness=14, tickformat=".2~g"))
     else:
-        title = colorbar_title or "attention"
         coloraxis = dict(colorscale=UNSIGNED_SCALE, cmin=0.0, cmax=vmax,
-                         colorbar=dict(title=dict(text=title), thickness=14))
-    fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=False)
+                         colorbar=dict(title=dict(text=colorbar_title or "attention"), thickness=14))
+    grid = dict(showgrid=True, gridcolor=GRID_MAJOR, gridwidth=1, zeroline=False,
+                minor=dict(showgrid=True, gridcolor=GRID_MINOR, gridwidth=0.5))
+    fig.update_xaxes(dtick=200, minor_dtick=40, range=[0, t_ms[-1] if m > 1 else 1], **grid)
     fig.update_xaxes(title_text="ms", row=3)
-    fig.update_yaxes(showgrid=True, gridcolor="#eee", zeroline=False)
+    fig.update_yaxes(dtick=0.5, minor_dtick=0.1, **grid)
     fig.update_yaxes(title_text="mV", col=1)
-    fig.update_layout(title=dict(text=method_label, x=0.01), coloraxis=coloraxis, width=width_px,
-                      height=620, margin=dict(l=50, r=20, t=70, b=40), plot_bgcolor="white",
-                      meta={"method": method_label, "signed": signed})
+    fig.update_layout(title=dict(text=method_label, x=0.01), coloraxis=coloraxis, width=width_px, height=640,
+                      margin=dict(l=50, r=10, t=70, b=40), plot_bgcolor=PAPER_BG,
+                      meta={"method": method_label, "signed": signed, "vmax": vmax, "band_ms": size / fs_hz * 1000})
     return fig
 
 
-def lead_attention_heatmap(attention: np.ndarray, *, title: str = "Cross-lead attention") -> go.Figure:
+def lead_attention_heatmap(attention: np.ndarray, *, title: str = "Cross-lead attention (row: query lead, column: "
+                                                                  "attended lead)") -> go.Figure:
     """The 12×12 cross-lead attention map.
 
     Parameters
@@ -127,15 +183,16 @@ def lead_attention_heatmap(attention: np.ndarray, *, title: str = "Cross-lead at
     a = np.asarray(attention, dtype=float)
     if a.shape != (12, 12):
         raise ValueError(f"attention must be (12, 12), got {a.shape}")
-    fig = go.Figure(go.Heatmap(z=a, x=list(LEADS), y=list(LEADS), colorscale="Blues", zmin=0,
-                               texttemplate="%{z:.2f}", textfont=dict(size=9),
-                               colorbar=dict(title="attention"),
+    fig = go.Figure(go.Heatmap(z=compact(a, 3), x=list(LEADS), y=list(LEADS), colorscale="Blues", zmin=0,
+                               texttemplate="%{z:.2f}", textfont=dict(size=12),
+                               colorbar=dict(title="attention<br>(row sums to 1)", thickness=14, len=0.9,
+                                             x=1.0, xpad=6),
                                hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>",
                                meta={"role": "heatmap"}))
-    fig.update_yaxes(autorange="reversed", title="query lead", scaleanchor="x", constrain="domain")
-    fig.update_xaxes(title="attended lead", side="top", constrain="domain")
-    fig.update_layout(title=dict(text=title, x=0.01), width=520, height=520,
-                      margin=dict(l=60, r=20, t=90, b=20))
+    fig.update_yaxes(autorange="reversed", title="query lead", tickfont=dict(size=12))
+    fig.update_xaxes(side="top", tickfont=dict(size=12))  # "attended lead" is said in the title: no overlap
+    fig.update_layout(title=dict(text=title, x=0.01), height=620, font=dict(size=12),
+                      margin=dict(l=60, r=10, t=90, b=20))
     return fig
 
 
@@ -186,10 +243,11 @@ def agreement_figure(matrix: pd.DataFrame, *, title: str = "Agreement between me
     """
     z = matrix.to_numpy(dtype=float)
     fig = go.Figure(go.Heatmap(z=z, x=list(matrix.columns), y=list(matrix.index), colorscale="RdBu",
-                               zmin=-1, zmax=1, texttemplate="%{z:.2f}", colorbar=dict(title="ρ"),
+                               zmin=-1, zmax=1, texttemplate="%{z:.2f}", textfont=dict(size=12),
+                               colorbar=dict(title="ρ", thickness=14),
                                meta={"role": "heatmap"}))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=dict(text=title, x=0.01), height=380, width=480, margin=dict(l=20, r=20, t=50, b=20))
+    fig.update_layout(title=dict(text=title, x=0.01), height=400, margin=dict(l=20, r=10, t=50, b=20))
     return fig
 
 
@@ -201,9 +259,13 @@ def strip_overlay_figure(
     lead: str = "II",
     method_label: str,
     signed: bool = True,
+    colorbar_title: str | None = None,
+    vmax: float | None = None,
     max_duration_s: float = 10.0,
+    band_ms: float = 20.0,
+    max_points: int = 2400,
 ) -> go.Figure:
-    """One lead of the strip with per-sample values (attribution or attention) as colour.
+    """One lead of the strip with per-sample values (attribution or attention) as coloured bands behind it.
 
     Parameters
     ----------
@@ -211,7 +273,7 @@ def strip_overlay_figure(
         The cleaned strip in mV.
     values : ndarray, shape (12, n)
         Values per strip sample (NaN where undefined), e.g. from
-        :func:`hfviz.risk.explain_summary.beat_values_on_strip`.
+        :func:`hfviz.risk.explain.beat_values_on_strip`.
     fs_hz : float
         Sampling rate in Hz.
     lead : str
@@ -220,36 +282,99 @@ def strip_overlay_figure(
         Written on the plot.
     signed : bool
         Diverging scale centred on zero (attributions) or sequential (attention).
+    colorbar_title : str, optional
+        Colour-bar title with the unit.
+    vmax : float, optional
+        End of the colour scale; default the 99th percentile of the binned |values|.
     max_duration_s : float
         At most this many seconds are drawn.
+    band_ms : float
+        Width of one colour band in ms.
+    max_points : int
+        The strip line is decimated (min/max per bucket) to about this many points.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        A grey strip line (role ``"strip"``) and coloured markers (role ``"overlay"``).
+        A heatmap row of bands (role ``"overlay"``; empty where values are NaN) under the
+        strip line (role ``"strip"``), grid every 0.2 s / 0.5 mV.
     """
     i = LEADS.index(lead)
     n = min(np.asarray(strip_mv).shape[1], int(max_duration_s * fs_hz))
-    x = np.arange(n) / fs_hz
     y = np.asarray(strip_mv, dtype=float)[i, :n]
     v = np.asarray(values, dtype=float)[i, :n]
-    vmax = _robust_max_abs(v[np.isfinite(v)]) if np.isfinite(v).any() else 1.0
-    ok = np.isfinite(v)
+    size = max(1, int(round(band_ms / 1000.0 * fs_hz)))
+    binned = bin_mean(v, size)
+    x_edges = np.minimum(np.arange(binned.size + 1) * size, n) / fs_hz
+    vmax = float(vmax) if vmax is not None and vmax > 0 else robust_max_abs(binned)
+    lo, hi = float(np.nanmin(y)) - 0.1, float(np.nanmax(y)) + 0.1
+    idx = minmax_indices(n, y, max_points)
+    title = colorbar_title or ("attribution" if signed else "attention")
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color="#999", width=1), hoverinfo="skip",
-                               showlegend=False, meta={"role": "strip", "lead": lead}))
-    fig.add_trace(go.Scatter(
-        x=x[ok], y=y[ok], mode="markers", showlegend=False,
-        marker=dict(color=v[ok], size=3.0 + 5.0 * np.minimum(1.0, np.abs(v[ok]) / vmax),
-                    colorscale=SIGNED_SCALE if signed else UNSIGNED_SCALE,
-                    cmin=-vmax if signed else 0.0, cmax=vmax, cmid=0.0 if signed else None,
-                    colorbar=dict(title="raises risk ↑<br>lowers risk ↓" if signed else "attention", thickness=12,
-                                  tickformat=".2~g")),
-        customdata=v[ok], hovertemplate="%{x:.3f} s: %{y:.2f} mV, value %{customdata:.3g}<extra></extra>",
-        meta={"role": "overlay", "lead": lead}))
+    fig.add_trace(go.Heatmap(
+        x=compact(x_edges, 3), y=compact([lo, hi], 2), z=compact(binned[None, :], 4), zsmooth=False,
+        colorscale=SIGNED_SCALE if signed else UNSIGNED_SCALE, zmin=-vmax if signed else 0.0, zmax=vmax,
+        zmid=0.0 if signed else None, opacity=0.85 if signed else 0.6, hoverongaps=False,
+        colorbar=dict(title=dict(text=title + ("<br>red: raises risk<br>blue: lowers risk" if signed else "")),
+                      thickness=12, tickformat=".2~g"),
+        hovertemplate="%{x:.2f} s: %{z:.3g}<extra></extra>", meta={"role": "overlay", "lead": lead}))
+    fig.add_trace(go.Scatter(x=compact(idx / fs_hz, 4), y=compact(y[idx]), mode="lines",
+                             line=dict(color="#111", width=1), showlegend=False, name=lead,
+                             hovertemplate="%{x:.3f} s: %{y:.2f} mV<extra></extra>",
+                             meta={"role": "strip", "lead": lead}))
     fig.update_layout(title=dict(text=f"{method_label} · lead {lead}, median-beat values placed on every beat", x=0.01),
-                      xaxis_title="s", yaxis_title="mV", height=300, margin=dict(l=50, r=20, t=50, b=40),
-                      plot_bgcolor="white")
-    fig.update_xaxes(showgrid=True, gridcolor="#eee")
-    fig.update_yaxes(showgrid=True, gridcolor="#eee")
+                      xaxis_title="s", yaxis_title="mV", height=320, margin=dict(l=50, r=10, t=50, b=40),
+                      plot_bgcolor=PAPER_BG)
+    fig.update_xaxes(showgrid=True, gridcolor=GRID_MAJOR, dtick=1.0, range=[0, n / fs_hz], zeroline=False,
+                     minor=dict(showgrid=True, gridcolor=GRID_MINOR, dtick=0.2))
+    fig.update_yaxes(showgrid=True, gridcolor=GRID_MAJOR, dtick=0.5, range=[lo, hi], zeroline=False)
     return fig
+
+
+def colour_range(values: np.ndarray, fs_hz: float, *, band_ms: float = BAND_MS) -> float:
+    """The colour-scale end :func:`beat_overlay_figure` uses for ``values`` (12, m): 99th percentile of binned |values|."""
+    return robust_max_abs(bin_mean(values, max(1, int(round(band_ms / 1000.0 * fs_hz)))))
+
+
+def shared_colour_range(attributions: Mapping[str, Any], method: str, fs_hz: float) -> float:
+    """One colour-scale end for every computed method with the same unit as ``method`` (the largest of their ranges).
+
+    Parameters
+    ----------
+    attributions : mapping of str to Attribution
+        Method -> result (``values`` of shape (12, 608), model-input samples).
+    method : str
+        The method on screen; methods with another unit (:data:`ATTRIBUTION_UNITS`) are left out.
+    fs_hz : float
+        Sampling rate in Hz.
+    """
+    unit = ATTRIBUTION_UNITS.get(method)
+    ranges = [colour_range(crop_to_beat(a.values), fs_hz) for m, a in attributions.items()
+              if ATTRIBUTION_UNITS.get(m) == unit]
+    return max(ranges) if ranges else 1.0
+
+
+def reference_beat_mv(beat_mv: np.ndarray, reference_input: np.ndarray) -> np.ndarray:
+    """A reference (baseline) input of the model drawn in the units of this ECG's median beat.
+
+    The model reads each lead z-scored over the zero-padded beat; the reference is mapped back
+    with this ECG's own per-lead mean and standard deviation, so "zeros" is a flat line at the
+    lead's mean and the cohort median beat is scaled like this ECG.
+
+    Parameters
+    ----------
+    beat_mv : ndarray, shape (12, m)
+        This ECG's median beat in mV (m = 600).
+    reference_input : ndarray, shape (12, m + 2 * PAD)
+        The reference in model-input units (z-scores), e.g. from
+        :func:`hfviz.risk.explain.make_baseline`.
+
+    Returns
+    -------
+    ndarray, shape (12, m)
+        The reference in mV.
+    """
+    padded = pad_beat(np.asarray(beat_mv, dtype=float))
+    mean = np.nanmean(padded, axis=-1, keepdims=True)
+    std = np.maximum(np.nanstd(padded, axis=-1, keepdims=True), STD_FLOOR)
+    return crop_to_beat(np.asarray(reference_input, dtype=float)) * std + mean

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from hfviz.dashboard.plot_data import compact, minmax_indices
 from hfviz.ecg.record import LEADS
 
 #: Standard paper speed (mm per second) and gain (mm per millivolt).
@@ -38,9 +39,10 @@ TRACE_COLOUR = "#111111"
 
 
 # --- shared helpers ----------------------------------------------------------------------------
-def _f32(a) -> np.ndarray:
-    """Float32 copy: halves what a figure sends to the browser (plotly encodes arrays as binary)."""
-    return np.asarray(a, dtype=np.float32)
+#: Points per millimetre of paper a trace keeps (min/max decimation): 2 per pixel at ~1,250 px for 250 mm.
+POINTS_PER_MM = 10.0
+#: Width (px) the figure heights are computed for when the figure takes the page's width.
+NOMINAL_WIDTH_PX = 1250
 
 
 def _grid_shapes(x0: float, x1: float, y0: float, y1: float) -> list[dict]:
@@ -86,12 +88,15 @@ def _ecg_trace(t_s: np.ndarray, mv: np.ndarray, baseline_mm: float, *, lead: str
                speed_mm_s: float, gain_mm_mv: float) -> go.Scatter:
     """One lead segment on paper: times ``t_s`` (s, from the strip start) and centred values ``mv`` (mV), both (k,)."""
     name = lead if role == "lead" else f"{lead} (rhythm)"
+    n_out = int((t_s[-1] - t_s[0]) * speed_mm_s * POINTS_PER_MM) if len(t_s) > 1 else len(t_s)
+    keep = minmax_indices(len(t_s), mv, max(n_out, 4))
+    t_s, mv = t_s[keep], mv[keep]
     return go.Scatter(
-        x=_f32(t_s * speed_mm_s),
-        y=_f32(baseline_mm + mv * gain_mm_mv), mode="lines", name=name,
+        x=compact(t_s * speed_mm_s, 2),
+        y=compact(baseline_mm + mv * gain_mm_mv, 2), mode="lines", name=name,
         line=dict(color=TRACE_COLOUR, width=1.1),
-        customdata=_f32(np.stack([t_s, mv], axis=-1)),
-        hovertemplate=f"{lead}: %{{customdata[1]:.2f}} mV at %{{customdata[0]:.3f}} s<extra></extra>",
+        customdata=np.stack([np.round(t_s * 1000), np.round(mv * 1000)], axis=-1).astype(np.int16),
+        hovertemplate=f"{lead}: %{{customdata[1]}} µV at %{{customdata[0]}} ms<extra></extra>",
         meta={"role": role, "lead": lead}, showlegend=False,
     )
 
@@ -148,7 +153,7 @@ def ecg_paper_figure(
     speed_mm_s: float = PAPER_SPEED_MM_S,
     gain_mm_mv: float = PAPER_GAIN_MM_MV,
     max_duration_s: float = 10.0,
-    width_px: int = 1000,
+    width_px: int | None = None,
 ) -> go.Figure:
     """The twelve leads as printed on ECG paper: 3×4 layout plus a lead II rhythm strip.
 
@@ -165,13 +170,15 @@ def ecg_paper_figure(
     max_duration_s : float
         At most this many seconds are drawn (the standard page shows 10 s); each of the four
         columns shows a quarter of it.
-    width_px : int
-        Figure width in pixels; the height follows from the true aspect ratio.
+    width_px : int, optional
+        Figure width in pixels; default: the page's width, with the height computed for
+        :data:`NOMINAL_WIDTH_PX` (1 mm x = 1 mm y is kept either way).
 
     Returns
     -------
     plotly.graph_objects.Figure
-        13 ECG traces (12 leads with ``meta.role == "lead"``, one rhythm strip with
+        13 ECG traces (decimated to :data:`POINTS_PER_MM` points per mm, keeping every
+        minimum and maximum) (12 leads with ``meta.role == "lead"``, one rhythm strip with
         ``"rhythm"``), one calibration-pulse trace (``"calibration"``), the 1 mm / 5 mm grid as
         two layout shapes, lead labels and a speed/gain note as annotations. Axes are in mm.
     """
@@ -197,7 +204,7 @@ def ecg_paper_figure(
     annotations.append(dict(x=x0, y=y0, yanchor="top", xanchor="left", showarrow=False, text=note,
                             font=dict(size=11, color="#444")))
     _paper_axes(fig, (x0, x1), (y0 - 6, y1))
-    plot_w = width_px - 20
+    plot_w = (width_px or NOMINAL_WIDTH_PX) - 20
     height = int(plot_w * (y1 - y0 + 6) / (x1 - x0)) + 60
     fig.update_layout(title=dict(text=title, x=0.01), shapes=shapes, annotations=annotations,
                       plot_bgcolor=PAPER_BG, paper_bgcolor="white", width=width_px, height=height,
@@ -214,7 +221,7 @@ def median_beats_figure(
     r_index: int | None = None,
     speed_mm_s: float = 50.0,
     gain_mm_mv: float = PAPER_GAIN_MM_MV,
-    width_px: int = 560,
+    width_px: int | None = None,
 ) -> go.Figure:
     """Median (representative) beats of the 12 leads on ECG paper, in the 3×4 arrangement.
 
@@ -231,8 +238,8 @@ def median_beats_figure(
         Sample index of the R peak; drawn as a dotted line.
     speed_mm_s, gain_mm_mv : float
         Paper speed and gain (printed). Median beats are usually shown at 50 mm/s.
-    width_px : int
-        Figure width; height follows from the true aspect ratio.
+    width_px : int, optional
+        Figure width; default the column's width (the height is computed for 560 px).
 
     Returns
     -------
@@ -256,10 +263,13 @@ def median_beats_figure(
             x0 = c * (w_mm + gap)
             b = -pitch * r
             y = b + (beat[i] - np.median(beat[i][: max(1, m // 10)])) * gain_mm_mv
+            keep = minmax_indices(m, beat[i], int(w_mm * POINTS_PER_MM / 2))  # a quarter-width panel
             fig.add_trace(go.Scatter(
-                x=x0 + t_mm, y=y, mode="lines", name=lead, line=dict(color=TRACE_COLOUR, width=1.2),
-                customdata=np.stack([np.arange(m) / fs_hz * 1000, beat[i]], axis=-1),
-                hovertemplate=f"{lead}: %{{customdata[1]:.2f}} mV at %{{customdata[0]:.0f}} ms<extra></extra>",
+                x=compact(x0 + t_mm[keep], 2), y=compact(y[keep], 2), mode="lines", name=lead,
+                line=dict(color=TRACE_COLOUR, width=1.2),
+                customdata=np.stack([np.round(np.arange(m)[keep] / fs_hz * 1000), np.round(beat[i][keep] * 1000)],
+                                    axis=-1).astype(np.int16),
+                hovertemplate=f"{lead}: %{{customdata[1]}} µV at %{{customdata[0]}} ms<extra></extra>",
                 meta={"role": "median", "lead": lead}, showlegend=False))
             annotations.append(dict(x=x0 + 1, y=b + 15, text=f"<b>{lead}</b>", showarrow=False,
                                     xanchor="left", font=dict(size=12)))
@@ -275,7 +285,7 @@ def median_beats_figure(
     annotations.append(dict(x=x_lo, y=y_lo, yanchor="top", xanchor="left", showarrow=False,
                             text=f"{speed_mm_s:g} mm/s · {gain_mm_mv:g} mm/mV", font=dict(size=11, color="#444")))
     _paper_axes(fig, (x_lo, x_hi), (y_lo - 6, y_hi))
-    height = int((width_px - 20) * (y_hi - y_lo + 6) / (x_hi - x_lo)) + 60
+    height = int(((width_px or 560) - 20) * (y_hi - y_lo + 6) / (x_hi - x_lo)) + 60
     fig.update_layout(title=dict(text=label[:1].upper() + label[1:], x=0.01), shapes=shapes,
                       annotations=annotations, plot_bgcolor=PAPER_BG, width=width_px, height=height,
                       margin=dict(l=10, r=10, t=45, b=15), meta={"source": source})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -321,6 +322,110 @@ def record_caption(summary: dict[str, Any]) -> str:
             + f" · units: {summary['units']} · derived leads: {summary['derived leads']}")
 
 
+#: Words for model-card keys that a plain underscore-to-space rewrite would leave cryptic.
+_KEY_WORDS = {"lr": "learning rate", "c_index": "C-index", "heldout": "held-out", "n": "number",
+              "fs_hz": "sampling rate (Hz)", "cv": "CV", "mlp": "MLP", "hr": "hazard ratio", "ecg": "ECG",
+              "id": "ID", "sha256": "SHA-256", "n_subjects": "subjects", "n_events": "events",
+              "n_parameters": "parameters", "wall_seconds": "wall time (s)", "n_leads": "leads", "cox": "Cox",
+              "auc": "AUC", "td": "time-dependent", "val": "validation", "frac": "fraction",
+              "recon": "reconstruction", "len": "length", "dim": "dimension", "hz": "Hz"}
+
+
+def human_label(key: Any) -> str:
+    """A model-card key in words: ``"c_index_heldout"`` -> ``"C-index held-out"``, ``"lr"`` -> ``"learning rate"``."""
+    text = str(key)
+    if text in _KEY_WORDS:
+        return _KEY_WORDS[text][:1].upper() + _KEY_WORDS[text][1:]
+    for k, v in sorted(_KEY_WORDS.items(), key=lambda kv: -len(kv[0])):
+        if len(k) > 2:
+            text = re.sub(rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])", v, text)
+    words = [_KEY_WORDS.get(w, w) for w in text.replace("_", " ").split(" ")]
+    text = " ".join(w for w in words if w)
+    return text[:1].upper() + text[1:]
+
+
+def _value_text(value: Any) -> str:
+    """A card value as short text: lists joined by commas, numbers as they are, dicts as 'key: value; …'."""
+    if isinstance(value, dict):
+        return "; ".join(f"{human_label(k)}: {_value_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def flat_fields(value: dict, prefix: str = "") -> pd.DataFrame:
+    """A (nested) dict as a two-column table ``field``, ``value`` with human labels ("Parent · child" when nested)."""
+    rows = []
+    for k, v in value.items():
+        label = f"{prefix}{human_label(k)}"
+        if isinstance(v, dict) and v and len(v) <= 20:
+            rows += flat_fields(v, prefix=f"{label} · ").to_dict("records")
+        else:
+            rows.append({"field": label, "value": _value_text(v)})
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+# --- words for numbers that must not be misread ---------------------------------------------------
+#: Risk-group labels of :func:`hfviz.risk.groups.assign_groups` in words: where in the cohort a person falls.
+_GROUP_WORDS = {"low": "bottom third", "intermediate": "middle third", "high": "top third",
+                "Q1 (lowest)": "bottom quarter", "Q2": "second quarter", "Q3": "third quarter",
+                "Q4 (highest)": "top quarter"}
+
+
+def group_words(group: str) -> str:
+    """A risk group as a position in the cohort, e.g. ``"high"`` -> ``"top third"`` (never a bare "high")."""
+    return _GROUP_WORDS.get(group, f"{group} group")
+
+
+def group_phrase(group: str, cohort_label: str) -> str:
+    """e.g. ``"top third of the MI-like cohort (synthetic)"``."""
+    return f"{group_words(group)} of the {cohort_label}"
+
+
+def card_calibration_status(card: dict) -> str:
+    """One sentence on the calibration of a model's absolute risks, from its card (or that the card has none).
+
+    Reads ``card["calibration"]``: a string, or a dict with ``status`` / ``summary`` (and
+    optionally ``horizon_months``).
+    """
+    cal = card.get("calibration")
+    if isinstance(cal, str) and cal.strip():
+        return f"Calibration (model card): {cal.strip()}"
+    if isinstance(cal, dict):
+        text = cal.get("summary") or cal.get("status")
+        if text:
+            horizon = cal.get("horizon_months")
+            return f"Calibration (model card{f', at {horizon:g} months' if horizon else ''}): {text}"
+    return ("Calibration: the model card reports no calibration check, so the absolute risks (survival "
+            "percentages) are uncalibrated; percentile and risk group are the safer reading.")
+
+
+def hazard_ratio_missing_reason(df: pd.DataFrame, groups: Any, high: str, low: str) -> str:
+    """Why the high-vs-low hazard ratio could not be estimated, in words (events per compared group).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The predictions (column ``event``), in the order of ``groups.labels``.
+    groups : RiskGroups
+        The risk groups the analysis used.
+    high, low : str
+        The compared groups.
+    """
+    e = df["event"].to_numpy(int)
+    labels = np.asarray(groups.labels)
+    n_hi, n_lo = int((labels == high).sum()), int((labels == low).sum())
+    ev_hi, ev_lo = int(e[labels == high].sum()), int(e[labels == low].sum())
+    if n_hi == 0 or n_lo == 0:
+        return f"HR not estimable: the {high if n_hi == 0 else low} group is empty."
+    if ev_hi == 0 or ev_lo == 0:
+        empty = [g for g, ev in ((high, ev_hi), (low, ev_lo)) if ev == 0]
+        return f"HR not estimable: no heart-failure events in the {' and '.join(empty)} group."
+    return f"HR not estimable: the Cox fit did not converge ({ev_hi} vs {ev_lo} events)."
+
+
 # --- the model card page ------------------------------------------------------------------------
 #: Model-card fields shown as sections, with their headings, in page order.
 CARD_SECTIONS = (("intended_use", "Intended use"), ("training_data", "Training data"), ("training", "Training"),
@@ -338,30 +443,32 @@ def card_sections(card: dict) -> list[tuple[str, list[tuple[str, Any]]]]:
     * ``"markdown"``: str — text, or a bulleted list;
     * ``"table"``: DataFrame without its index (a list of records);
     * ``"indexed_table"``: DataFrame whose index names the rows (a dict of dicts);
-    * ``"fields"``: DataFrame of a dict's flat fields, one ``""`` column indexed by field name;
-    * ``"json"``: ``(title, dict)`` — a nested dict, shown folded under ``title``;
+    * ``"fields"``: DataFrame with columns ``field`` (human label; "Parent · child" when nested)
+      and ``value`` (text);
     * ``"value"``: anything else, written as is.
     """
     return [(heading, card_field_blocks(card[key])) for key, heading in CARD_SECTIONS if card.get(key) is not None]
 
 
 def card_field_blocks(value: Any) -> list[tuple[str, Any]]:
-    """How one model-card field is shown, as ``(kind, payload)`` blocks (see :func:`card_sections`)."""
+    """How one model-card field is shown, as ``(kind, payload)`` blocks (see :func:`card_sections`).
+
+    Keys become human labels (:func:`human_label`); nested dicts are flattened into
+    "Parent · child" rows, never shown raw.
+    """
     if isinstance(value, str):
         return [("markdown", value)]
     if isinstance(value, list):
         if value and all(isinstance(v, dict) for v in value):
-            return [("table", pd.DataFrame(value))]
+            table = pd.DataFrame([{human_label(k): _value_text(v) for k, v in row.items()} for row in value])
+            return [("table", table)]
         return [("markdown", "\n".join(f"- {v}" for v in value))]
     if isinstance(value, dict):
-        if value and all(isinstance(v, dict) for v in value.values()):
-            return [("indexed_table", pd.DataFrame(value).T)]
-        blocks: list[tuple[str, Any]] = []
-        flat = {k: v for k, v in value.items() if not isinstance(v, dict)}
-        if flat:
-            blocks.append(("fields", pd.DataFrame({"": [str(v) for v in flat.values()]}, index=list(flat))))
-        blocks += [("json", (str(k), v)) for k, v in value.items() if isinstance(v, dict)]
-        return blocks
+        if value and all(isinstance(v, dict) for v in value.values()) and len(value) > 1:
+            table = pd.DataFrame({human_label(r): {human_label(k): _value_text(v) for k, v in row.items()}
+                                  for r, row in value.items()}).T
+            return [("indexed_table", table.fillna("—"))]
+        return [("fields", flat_fields(value))] if value else []
     return [] if value is None else [("value", value)]
 
 

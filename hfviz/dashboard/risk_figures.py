@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from hfviz.dashboard.figure_style import GROUP_COLOURS
+from hfviz.dashboard.plot_data import compact
 
 
 def survival_figure(
@@ -26,6 +27,7 @@ def survival_figure(
     patient_label: str = "this ECG (predicted)",
     cohort_label: str = "cohort Kaplan–Meier",
     horizon_months: float = 84.0,
+    mark_months: float | None = 60.0,
 ) -> go.Figure:
     """Predicted HF-free survival S(t) of one patient against the cohort's Kaplan–Meier curve.
 
@@ -42,11 +44,14 @@ def survival_figure(
         Legend names (say "synthetic" where the cohort is synthetic).
     horizon_months : float
         Right end of the x axis.
+    mark_months : float, optional
+        The horizon the page quotes (e.g. 60 months): a dotted line there, a marker on each
+        curve and both values written beside it (``layout.meta["mark"]``).
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces with roles ``"patient"``, ``"km"`` and ``"km_ci"``.
+        Traces with roles ``"patient"``, ``"km"``, ``"km_ci"`` and ``"mark"`` (the markers).
     """
     t = np.asarray(times_months, dtype=float)
     s = np.asarray(survival, dtype=float)
@@ -55,38 +60,103 @@ def survival_figure(
     if km is not None and len(km):
         _add_km_trace(fig, km, cohort_label, "#777777", dash="dash")
         lows.append(float(np.nanmin(km["ci_lower"])))
-    fig.add_trace(go.Scatter(x=t, y=s, mode="lines", name=patient_label, line=dict(color="#d7301f", width=3),
-                             meta={"role": "patient"},
+    fig.add_trace(go.Scatter(x=compact(t, 3), y=compact(s, 5), mode="lines", name=patient_label,
+                             line=dict(color="#d7301f", width=3), meta={"role": "patient"},
                              hovertemplate="%{x:.0f} months: %{y:.1%} HF-free<extra></extra>"))
+    mark = None
+    if mark_months is not None:
+        s_p = float(np.interp(mark_months, t, s))
+        s_k = km_at(km, mark_months) if km is not None and len(km) else float("nan")
+        mark = {"months": float(mark_months), "patient": s_p, "cohort": s_k}
+        xs, ys, names = [mark_months], [s_p], [patient_label]
+        if np.isfinite(s_k):
+            xs.append(mark_months), ys.append(s_k), names.append(cohort_label)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(size=10, color=["#d7301f", "#777"][:len(xs)],
+                                 line=dict(color="white", width=1.5)), showlegend=False, customdata=names,
+                                 hovertemplate="%{customdata} at %{x:.0f} months: %{y:.1%} HF-free<extra></extra>",
+                                 meta={"role": "mark"}))
+        text = f"<b>{mark_months:g} months</b><br>this ECG: {s_p:.1%}"
+        if np.isfinite(s_k):
+            text += f"<br>cohort: {s_k:.1%}"
+        fig.add_vline(x=mark_months, line=dict(color="#444", dash="dot", width=1))
+        fig.add_annotation(x=mark_months, y=1.0, yref="y", text=text, showarrow=False, xanchor="left", yanchor="top",
+                           align="left", xshift=6, font=dict(size=12), bgcolor="rgba(255,255,255,0.8)")
     y_lo = max(0.0, min(lows) - 0.03)
     fig.update_layout(title=dict(text="Predicted heart-failure-free survival", x=0.01),
                       xaxis=dict(title="months since ECG", range=[0, horizon_months], dtick=12),
                       yaxis=dict(title="probability HF-free", range=[y_lo, 1.005], tickformat=".0%"),
                       height=400, margin=dict(l=60, r=20, t=50, b=50), legend=dict(x=0.01, y=0.02),
-                      plot_bgcolor="white")
+                      plot_bgcolor="white", meta={"mark": mark})
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
     return fig
 
 
+def step_vertices(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of the right-continuous step function through ``(x[k], y[k])`` (as a KM curve is drawn).
+
+    Parameters
+    ----------
+    x : ndarray, shape (k,)
+        Increasing times (months).
+    y : ndarray, shape (k,)
+        Value from ``x[k]`` until ``x[k + 1]``.
+
+    Returns
+    -------
+    xs, ys : ndarray, shape (2k - 1,)
+        ``x0, x1, x1, x2, x2, …`` and ``y0, y0, y1, y1, y2, …``: drawn with straight lines,
+        the same picture as plotly's ``line.shape == "hv"`` through ``(x, y)``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.size == 0:
+        return x, y
+    xs = np.repeat(x, 2)[1:]
+    ys = np.repeat(y, 2)[:-1]
+    return xs, ys
+
+
 def _add_km_trace(fig: go.Figure, km: pd.DataFrame, label: str, colour: str, *, dash: str = "solid",
                   row: int | None = None, col: int | None = None) -> None:
-    """A step KM curve with its CI band (band first, so the line draws on top)."""
+    """A step KM curve with its CI band as the same steps (band first, so the line draws on top)."""
+    km = _changes_only(km)
     x = km["timeline"].to_numpy(dtype=float)
     rgb = colour.lstrip("#")
     r, g, b = (int(rgb[i:i + 2], 16) for i in (0, 2, 4))
     kw = dict(row=row, col=col) if row is not None else {}
     if {"ci_lower", "ci_upper"} <= set(km.columns):
+        ux, uy = step_vertices(x, km["ci_upper"].to_numpy(float))
+        lx, ly = step_vertices(x, km["ci_lower"].to_numpy(float))
         fig.add_trace(go.Scatter(
-            x=np.concatenate([x, x[::-1]]),
-            y=np.concatenate([km["ci_upper"].to_numpy(float), km["ci_lower"].to_numpy(float)[::-1]]),
-            fill="toself", fillcolor=f"rgba({r},{g},{b},0.15)", line=dict(width=0, shape="hv"),
+            x=compact(np.concatenate([ux, lx[::-1]]), 3), y=compact(np.concatenate([uy, ly[::-1]]), 4),
+            mode="lines", fill="toself", fillcolor=f"rgba({r},{g},{b},0.15)", line=dict(width=0),
             hoverinfo="skip", showlegend=False, name=f"{label} 95% CI", meta={"role": "km_ci", "group": label}),
             **kw)
-    fig.add_trace(go.Scatter(x=x, y=km["survival"], mode="lines", name=label,
-                             line=dict(color=colour, width=2.2, shape="hv", dash=dash),
+    sx, sy = step_vertices(x, km["survival"].to_numpy(float))
+    fig.add_trace(go.Scatter(x=compact(sx, 3), y=compact(sy, 4), mode="lines", name=label,
+                             line=dict(color=colour, width=2.2, dash=dash),
                              meta={"role": "km", "group": label},
                              hovertemplate=f"{label} · %{{x:.0f}} months: %{{y:.1%}}<extra></extra>"), **kw)
+
+
+def _changes_only(km: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a KM table where the curve or its band changes, plus the first and last (same picture, fewer points)."""
+    cols = [c for c in ("survival", "ci_lower", "ci_upper") if c in km.columns]
+    v = km[cols].to_numpy(float)
+    changed = np.ones(len(km), dtype=bool)
+    if len(km) > 2:
+        changed[1:-1] = np.any(v[1:-1] != v[:-2], axis=1)
+    return km[changed]
+
+
+def km_at(km: pd.DataFrame, t_months: float) -> float:
+    """Kaplan–Meier survival at ``t_months``: the step value in force then (NaN past the last time)."""
+    x = km["timeline"].to_numpy(float)
+    s = km["survival"].to_numpy(float)
+    if x.size == 0 or t_months > x.max():
+        return float("nan")
+    return float(s[max(int(np.searchsorted(x, t_months, side="right")) - 1, 0)])
 
 
 def km_groups_figure(
@@ -132,7 +202,7 @@ def km_groups_figure(
     for k, g in enumerate(groups):
         colour = GROUP_COLOURS[k % len(GROUP_COLOURS)] if len(groups) > 2 else ("#2b7bba", "#d7301f")[k]
         counts = at_risk.loc[g].to_numpy() if g in at_risk.index else np.full(len(times), np.nan)
-        fig.add_trace(go.Scatter(x=times, y=[g] * len(times), mode="text",
+        fig.add_trace(go.Scatter(x=times, y=[g] * len(times), mode="text", textposition="middle center",
                                  text=[("" if not np.isfinite(v) else f"{int(v)}") for v in counts.astype(float)],
                                  textfont=dict(color=colour, size=12), showlegend=False, hoverinfo="skip",
                                  meta={"role": "at_risk", "group": g}), row=2, col=1)
@@ -141,8 +211,10 @@ def km_groups_figure(
                      showgrid=True, gridcolor="#eee")
     fig.update_yaxes(title_text="at risk", row=2, col=1, autorange="reversed", type="category",
                      showgrid=False, categoryorder="array", categoryarray=groups)
-    fig.update_xaxes(range=[-2, horizon_months + 2], dtick=12, showgrid=True, gridcolor="#eee", row=1, col=1)
-    fig.update_xaxes(title_text="months since ECG", showgrid=False, row=2, col=1, tickvals=times)
+    # both rows share one x axis range and the same ticks: each at-risk number sits under its tick
+    fig.update_xaxes(range=[-2, horizon_months + 2], tickvals=times, showgrid=True, gridcolor="#eee", row=1, col=1)
+    fig.update_xaxes(range=[-2, horizon_months + 2], title_text="months since ECG", showgrid=True, gridcolor="#f4f4f4",
+                     row=2, col=1, tickvals=times, showticklabels=True)
     text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
     fig.update_layout(title=dict(text=text, x=0.01), height=560, plot_bgcolor="white",
                       margin=dict(l=110, r=20, t=70, b=50), legend=dict(x=0.01, y=0.3, yanchor="bottom"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,17 @@ import streamlit as st
 
 from hfviz.dashboard.settings import MODELS_DIR_ENV, configure_torch, models_dir  # noqa: F401 - tests set ui.MODELS_DIR_ENV
 from hfviz.dashboard.sources import EXAMPLE_PREFIX, is_synthetic_ecg, read_example, source_signature
+from hfviz.dashboard.uploads import unsupported_format_sentence, upload_problem
 from hfviz.errors import HfvizError
 from hfviz.risk.assess import prepare_source
 from hfviz.risk.groups import COHORTS
 
 log = logging.getLogger("hfviz.ui")
+
+#: Browser-tab title and icon of every page. The icon is a local PNG: an emoji or material icon
+#: as ``page_icon`` makes the browser fetch the favicon from a CDN (no requests leave the app's host).
+PAGE_TITLE = "hfviz — heart-failure risk from a 12-lead ECG"
+PAGE_ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 
 # --- session-state keys ("page.widget") ------------------------------------------------------
 K_COHORT = "sidebar.cohort"
@@ -51,10 +57,12 @@ K_ECG_LABEL = "patient.ecg_label"  # what the ECG is called on screen (file or e
 K_ECG_TOKEN = "patient.ecg_token"  # sha256 of the source bytes: keys the per-session caches
 K_ECG_ERROR = "patient.error"  # last loading error sentence, or None
 K_UPLOAD = "patient.upload"  # the file_uploader widget
+K_UPLOAD_SEEN = "patient.upload_seen"  # ids of the uploader's files already handled (each new choice is one upload)
 K_UPLOAD_SIG = "patient.upload_sig"  # signature of the upload that was last processed
 K_EXAMPLE = "patient.example"  # the example selectbox widget
 K_SOURCE = "patient.source"  # radio: upload or example
 K_INTERP_CACHE = "interp.cache"  # {(token, cohort, baseline, steps, method): Attribution}
+K_FIG_CACHE = "session.figures"  # {(token, cohort, *what): figure or result} of session_cached
 K_PRED_UPLOAD = "cohort.upload"  # the predictions CSV file_uploader
 K_PRED_TABLE = "cohort.predictions"  # parsed uploaded predictions (DataFrame) or None
 K_PRED_SIG = "cohort.predictions_sig"
@@ -67,7 +75,9 @@ _DEFAULTS: dict[str, Any] = {
     K_ECG_TOKEN: None,
     K_ECG_ERROR: None,
     K_UPLOAD_SIG: None,
+    K_UPLOAD_SEEN: frozenset(),
     K_INTERP_CACHE: {},
+    K_FIG_CACHE: {},
     K_PRED_TABLE: None,
     K_PRED_SIG: None,
     K_PRED_ERROR: None,
@@ -140,7 +150,7 @@ def page_setup(*, fill_status: bool = True) -> Any:
     """
     # A page opened by its own URL on a fresh server runs in legacy pages-folder mode, without
     # app.py: repeat the page config so every page gets the wide layout the ECG paper needs.
-    st.set_page_config(page_title="hfviz — heart-failure risk from a 12-lead ECG", layout="wide")
+    st.set_page_config(page_title=PAGE_TITLE, page_icon=PAGE_ICON, layout="wide")
     init_state()
     slot = sidebar()
     if fill_status:
@@ -197,6 +207,12 @@ def set_ecg(prepared: Any, label: str, token: str) -> None:
     st.session_state[K_ECG_TOKEN] = token
     st.session_state[K_ECG_ERROR] = None
     st.session_state[K_INTERP_CACHE] = {}
+    st.session_state[K_FIG_CACHE] = {}
+
+
+def keep_ecg_with_error(error: str) -> None:
+    """A load failed: keep the current ECG (if any) on screen and remember the sentence to show."""
+    st.session_state[K_ECG_ERROR] = error
 
 
 def clear_ecg(error: str | None = None) -> None:
@@ -206,29 +222,43 @@ def clear_ecg(error: str | None = None) -> None:
     st.session_state[K_ECG_TOKEN] = None
     st.session_state[K_ECG_ERROR] = error
     st.session_state[K_INTERP_CACHE] = {}
+    st.session_state[K_FIG_CACHE] = {}
+
+
+def _file_id(f: Any) -> Any:
+    """The uploader's id of one uploaded file (name and content hash where there is none)."""
+    return getattr(f, "file_id", None) or (f.name, source_signature([(f.name, f.getvalue())]))
 
 
 def load_uploaded(files: Sequence[Any] | None) -> None:
-    """Read newly uploaded files (``st.file_uploader`` values) into the session.
+    """Read a new upload (the ``st.file_uploader`` value) into the session; it replaces the current ECG.
 
-    The bytes go to :func:`hfviz.ecg.io.read_ecg` as ``(name, bytes)`` pairs and are never written
-    to disk. The same upload is processed once, however often the page reruns. A failure
-    clears the current ECG and stores the error sentence for the page to show.
+    The uploader keeps every file it was given, so only the files it did not hold at the last
+    run are the new upload: what was chosen together in the file dialog (one ECG file, or a
+    WFDB ``.hea`` with its signal files), never combined with earlier files. Files that cannot
+    be one ECG, an unsupported format or an unreadable file leave the current ECG loaded and
+    store one sentence for the page to show. The bytes go to :func:`hfviz.ecg.io.read_ecg` as
+    ``(name, bytes)`` pairs and are never written to disk.
     """
-    if not files:
+    files = list(files or [])
+    seen = st.session_state.get(K_UPLOAD_SEEN, frozenset())
+    new = [f for f in files if _file_id(f) not in seen]
+    st.session_state[K_UPLOAD_SEEN] = frozenset(_file_id(f) for f in files)
+    if not new:
         return
-    pairs = [(Path(f.name).name, f.getvalue()) for f in files]
+    pairs = [(Path(f.name).name, f.getvalue()) for f in new]
     sig = source_signature(pairs)
-    if sig == st.session_state.get(K_UPLOAD_SIG):
-        return
     st.session_state[K_UPLOAD_SIG] = sig
-    label = " + ".join(name for name, _ in pairs)
+    problem = upload_problem(pairs)
+    if problem is not None:
+        keep_ecg_with_error(problem)
+        return
     try:
         prepared = prepare_source(pairs)
     except HfvizError as exc:
-        clear_ecg(str(exc))
+        keep_ecg_with_error(unsupported_format_sentence(pairs, str(exc)))
         return
-    set_ecg(prepared, label, sig)
+    set_ecg(prepared, " + ".join(name for name, _ in pairs), sig)
 
 
 def load_example(name: str, files: Sequence[Path]) -> None:
@@ -240,7 +270,7 @@ def load_example(name: str, files: Sequence[Path]) -> None:
     try:
         prepared = prepare_source(pairs)
     except HfvizError as exc:
-        clear_ecg(str(exc))
+        keep_ecg_with_error(str(exc))
         return
     set_ecg(prepared, f"{EXAMPLE_PREFIX}{name}", sig)
 
@@ -310,7 +340,7 @@ def attributions(model: Any, prepared: Any, *, baseline: str, n_steps: int, meth
     from hfviz.risk.explain import attribute
 
     cache = st.session_state.setdefault(K_INTERP_CACHE, {})
-    base_key = (st.session_state.get(K_ECG_TOKEN), getattr(model, "cohort", None), baseline, int(n_steps))
+    base_key = _session_key(baseline, int(n_steps))
     out = {}
     for method in methods:
         key = (*base_key, method)
@@ -365,3 +395,62 @@ def load_predictions_upload(file: Any) -> None:
     except HfvizError as exc:
         st.session_state[K_PRED_TABLE] = None
         st.session_state[K_PRED_ERROR] = str(exc)
+
+
+# --- per-session figure cache and results --------------------------------------------------------
+_MAX_CACHED_FIGURES = 24
+
+
+def _session_key(*parts: Any) -> tuple:
+    """(ECG token, cohort, *parts): what a per-session cached result depends on."""
+    return (st.session_state.get(K_ECG_TOKEN), current_cohort(), *parts)
+
+
+def session_cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """The figure ``build()`` returns, kept in this session per (ECG, cohort, ``key``).
+
+    ``key`` holds everything else the figure depends on (method, baseline, steps, options);
+    switching back to a view reuses the figure instead of building it again.
+    """
+    cache = st.session_state.setdefault(K_FIG_CACHE, {})
+    full = _session_key(*key)
+    if full not in cache:
+        if len(cache) >= _MAX_CACHED_FIGURES:
+            cache.pop(next(iter(cache)))
+        cache[full] = build()
+    return cache[full]
+
+
+def model_output(model: Any, prepared: Any) -> Any:
+    """The model's forward pass on the current ECG (attention maps), computed once per session and ECG."""
+    return session_cached(("forward",), lambda: model.forward(prepared.model_input))
+
+
+def computed_attributions() -> dict:
+    """The attributions of the current ECG computed so far in this session: method -> the latest result."""
+    token, cohort = st.session_state.get(K_ECG_TOKEN), current_cohort()
+    out = {}
+    for key, attr in st.session_state.get(K_INTERP_CACHE, {}).items():
+        if key[0] == token and key[1] == cohort:
+            out[key[-1]] = attr
+    return out
+
+
+def attributions_with_progress(model: Any, prepared: Any, *, baseline: str, n_steps: int,
+                               methods: Sequence[str]) -> dict:
+    """:func:`attributions` one method at a time under a progress bar naming the method being computed."""
+    from hfviz.risk.explain import METHODS
+
+    out = {}
+    bar = None
+    for k, method in enumerate(methods):
+        key = _session_key(baseline, int(n_steps), method)
+        if key not in st.session_state.get(K_INTERP_CACHE, {}) and bar is None:
+            bar = st.progress(0.0)
+        if bar is not None:
+            bar.progress(k / len(methods), text=f"Computing {METHODS.get(method, method)} ({k + 1} of {len(methods)})…")
+        with guard("Computing attributions"):
+            out.update(attributions(model, prepared, baseline=baseline, n_steps=n_steps, methods=[method]))
+    if bar is not None:
+        bar.empty()
+    return out
