@@ -119,14 +119,16 @@ def architecture_table(net: Any) -> pd.DataFrame:
     DataFrame
         Columns ``module``, ``type``, ``parameters``; one row per top-level child plus a total.
     """
+    from hfviz.risk.network import count_parameters
+
     rows = []
     for name, child in net.named_children():
         rows.append({"module": name, "type": type(child).__name__,
-                     "parameters": int(sum(p.numel() for p in child.parameters()))})
+                     "parameters": count_parameters(child)})
     own = sum(p.numel() for p in net.parameters(recurse=False))
     if own:
         rows.append({"module": "(own parameters)", "type": "", "parameters": int(own)})
-    rows.append({"module": "total", "type": type(net).__name__, "parameters": int(sum(p.numel() for p in net.parameters()))})
+    rows.append({"module": "total", "type": type(net).__name__, "parameters": count_parameters(net)})
     return pd.DataFrame(rows)
 
 
