@@ -26,7 +26,7 @@ from hfviz.cli import main
 from test_fuzz_readers import MUTATORS, _csv_bytes, seeds_for, synthetic_ecg
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Damaged files per format run through ``info`` (fixed in CI; scripts/fuzz_report.py may raise it).
+#: Damaged files per format run through ``info`` (fixed in CI; tests/fuzz_report.py may raise it).
 CLI_EXAMPLES = int(os.environ.get("HFVIZ_CLI_FUZZ_EXAMPLES", "12"))
 LEADS12 = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 BILLION_LAUGHS_XML = b"""<?xml version="1.0"?>

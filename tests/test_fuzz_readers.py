@@ -13,7 +13,7 @@ Every case must end in either a valid :class:`~hfviz.ecg.record.ECGRecord` or
 defence that turns any other exception into a generic ECGFormatError ("could not be read …
 (KeyError)"); reaching it means a reader missed a case, so it counts as a failure here.
 Each case's peak traced memory (``tracemalloc``) must stay under :data:`MAX_PEAK_BYTES`; its
-wall time is recorded but not asserted (see ``scripts/fuzz_report.py`` and
+wall time is recorded but not asserted (see ``tests/fuzz_report.py`` and
 ``docs/fuzz_report.md`` for the numbers).
 
 Hypothesis runs derandomised with a fixed ``max_examples`` per format, so CI is deterministic.
@@ -48,7 +48,7 @@ EXAMPLES_DIR = ROOT / "examples"
 
 #: Peak memory one read may trace ("a few hundred MB").
 MAX_PEAK_BYTES = 300 * 2**20
-#: Cases per format in the test suite (scripts/fuzz_report.py runs more).
+#: Cases per format in the test suite (tests/fuzz_report.py runs more).
 CI_EXAMPLES = {
     "wfdb": 150, "cardiosoft": 60, "muse": 120, "aecg": 60, "dicom": 80, "csv": 100, "npy": 150, "npz": 150,
     "philips": 200, "scp": 200, "matlab": 100,
