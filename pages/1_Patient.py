@@ -11,6 +11,7 @@ from hfviz.dashboard import report
 from hfviz.dashboard import risk_figures
 from hfviz.dashboard import sources
 from hfviz.dashboard import ui
+from hfviz.ecg.measure import compare_with_device
 from hfviz.ecg.signal import R_OFFSET
 from hfviz.risk import assess as risk_assess
 
@@ -92,9 +93,13 @@ with left:
             prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source, r_index=R_OFFSET)),
             key="patient.median_plot", config=PLOT_CONFIG)
 with right:
-    st.markdown("**Measurements** (from the strip and median beat)")
-    meas = report.measurements_frame(prepared.measurements, record.meta.get("device_measurements"))
+    st.markdown("**Measurements** (ours: global intervals on the median beat; *from the file*: the device's own)")
+    device_meas = record.meta.get("device_measurements")
+    meas = report.measurements_frame(prepared.measurements, device_meas)
     st.dataframe(meas, hide_index=True, key="patient.measurements")
+    for _diff, flag in compare_with_device(prepared.measurements, device_meas).values():
+        if flag:
+            st.warning(flag, icon=":material/compare_arrows:")
     st.markdown("**Quality**")
     if record.quality:
         for flag in record.quality:

@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository root (hfviz is not installed); never tests/
 
 from hfviz.ecg.io import read_ecg  # noqa: E402
-from hfviz.ecg.measure import delineate_beat  # noqa: E402
+from hfviz.ecg.measure import measure_global  # noqa: E402
 from hfviz.ecg.prepare import PreparedECG, prepare  # noqa: E402
 from hfviz.ecg.record import LEADS  # noqa: E402
+from hfviz.ecg.signal import R_OFFSET  # noqa: E402
 from hfviz.synthetic.simulate import simulate  # noqa: E402
 
 DEFAULT_SAMPLES = ROOT.parent / "shared" / "ecg-samples"
@@ -53,10 +54,12 @@ def beat_features(prepared: PreparedECG) -> dict[str, float]:
     out = {k: (np.nan if v.value is None else float(v.value)) for k, v in prepared.measurements.items()}
     beat = prepared.median_beat_mv
     hr = out.get("heart_rate_bpm")
-    d = delineate_beat(beat, 60.0 / hr if hr and np.isfinite(hr) else None)
-    qon, qoff, tend = d["qrs_onset"], d["qrs_offset"], d["t_end"]
-    if qon is None or qoff is None:
+    _, d = measure_global(beat, prepared.fs_hz, r_index=R_OFFSET,
+                          rr_ms=60000.0 / hr if hr and np.isfinite(hr) else None)
+    if d["qrs_onset"] is None or d["qrs_offset"] is None:
         return out
+    qon, qoff = int(round(d["qrs_onset"])), int(round(d["qrs_offset"]))
+    tend = None if d["t_end"] is None else int(round(d["t_end"]))
     base = np.median(beat[:, max(qon - 10, 0) : qon - 2], axis=1)
     y = beat - base[:, None]
     qrs = y[:, qon : qoff + 1]

@@ -280,7 +280,8 @@ def test_measure_on_an_irregular_rhythm_without_p_waves_reports_no_pr():
     m = ecg_measure.measure(x, FS)
     true_hr = 60.0 / np.mean(np.diff(r_times))
     assert abs(m["heart_rate_bpm"].value - true_hr) < 3.0
-    assert m["pr_ms"].value is None and m["pr_ms"].reason == "no P waves detected"
+    assert m["pr_ms"].value is None and m["pr_ms"].reason.startswith("no P wave found")
+    assert m["p_ms"].value is None and m["p_axis_deg"].value is None
     assert m["qrs_ms"].value is not None
 
 

@@ -61,6 +61,19 @@ def test_measurements_table_explains_missing_values_and_shows_device_values():
     assert "from the file" not in report.measurements_frame(meas, None).columns
 
 
+def test_measurements_table_flags_intervals_beyond_the_iec_tolerance_in_words():
+    meas = {"pr_ms": Measurement(220.0, "ms"), "qrs_ms": Measurement(96.0, "ms"),
+            "heart_rate_bpm": Measurement(75.0, "bpm"), "sokolow_lyon_mv": Measurement(2.345, "mV")}
+    device = {"PRInterval": {"value": 144, "unit": "ms"}, "QRSDuration": {"value": 100, "unit": "ms"},
+              "VentricularRate": {"value": 90, "unit": "BPM"}}
+    df = report.measurements_frame(meas, device).set_index("measurement")
+    assert df.loc["PR interval", "note"].startswith("PR differs from the device by 76 ms; check the P wave")
+    assert df.loc["PR interval", "difference"] == "+76" and df.loc["PR interval", "from the file"] == "144"
+    assert df.loc["QRS duration", "note"] == ""  # 4 ms: within the IEC mean tolerance of 6 ms
+    assert df.loc["Heart rate", "note"] == "" and df.loc["Heart rate", "difference"] == "-15"  # no IEC bound
+    assert df.loc["Sokolow-Lyon (SV1 + RV5/6)", "value"] == "2.35" and df.loc["Sokolow-Lyon (SV1 + RV5/6)", "from the file"] == ""
+
+
 def test_html_report_is_self_contained_and_labelled_synthetic():
     r = risk_assess.assess(FakeModel(), np.zeros((12, 608), np.float32))
     t = np.arange(2500) / 500

@@ -30,10 +30,11 @@ def _prep(conditions, seed, **kw):
 
 def _qrs_window(prepared):
     """QRS onset/offset (samples) of the prepared median beat, and the baseline-corrected beat."""
-    d = ecg_measure.delineate_beat(prepared.median_beat_mv, None)
+    _, d = ecg_measure.measure_global(prepared.median_beat_mv, prepared.fs_hz, r_index=ecg_signal.R_OFFSET)
+    on, off = int(round(d["qrs_onset"])), int(round(d["qrs_offset"]))
     beat = prepared.median_beat_mv
-    base = np.median(beat[:, d["qrs_onset"] - 10 : d["qrs_onset"] - 2], axis=1, keepdims=True)
-    return d["qrs_onset"], d["qrs_offset"], beat - base
+    base = np.median(beat[:, on - 10 : on - 2], axis=1, keepdims=True)
+    return on, off, beat - base
 
 
 # --- the record and lead relations ---------------------------------------------------------

@@ -135,26 +135,24 @@ def architecture_table(net: Any) -> pd.DataFrame:
 _MEASUREMENT_NAMES = {
     "heart_rate_bpm": "Heart rate",
     "pr_ms": "PR interval",
+    "p_ms": "P duration",
     "qrs_ms": "QRS duration",
     "qt_ms": "QT interval",
+    "qt_tangent_ms": "QT (tangent method)",
     "qtc_bazett_ms": "QTc (Bazett)",
     "qtc_fridericia_ms": "QTc (Fridericia)",
+    "p_axis_deg": "P axis",
     "qrs_axis_deg": "QRS axis",
-}
-#: Device measurement names (CardioSoft, MUSE, HL7 aECG) that correspond to ours.
-_DEVICE_KEYS = {
-    "heart_rate_bpm": ("VentricularRate", "HeartRate"),
-    "pr_ms": ("PQInterval", "PRInterval", "TIME_PD_PR"),
-    "qrs_ms": ("QRSDuration", "TIME_PD_QRS"),
-    "qt_ms": ("QTInterval", "TIME_PD_QT"),
-    "qtc_bazett_ms": ("QTCInterval", "QTCorrected", "TIME_PD_QTc"),
-    "qtc_fridericia_ms": ("QTcFrederica", "QTcFridericia"),
-    "qrs_axis_deg": ("RAxis", "ANGLE_QRS_FRONT"),
+    "t_axis_deg": "T axis",
+    "sokolow_lyon_mv": "Sokolow-Lyon (SV1 + RV5/6)",
+    "cornell_mv": "Cornell (RaVL + SV3)",
+    "limb_qrs_max_mv": "Largest limb-lead QRS",
+    "precordial_qrs_max_mv": "Largest chest-lead QRS",
 }
 
 
 def measurements_frame(measurements: dict[str, Any], device: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The measurements table of the Patient page and the report.
+    """The measurements table of the Patient page and the report: ours and, when stored, the device's.
 
     Parameters
     ----------
@@ -166,24 +164,31 @@ def measurements_frame(measurements: dict[str, Any], device: dict[str, Any] | No
     Returns
     -------
     DataFrame
-        Columns ``measurement``, ``value``, ``unit``, ``from the file`` (the device's own value;
-        only when the file carries device measurements) and ``note`` (why a value is missing).
+        Columns ``measurement``, ``value`` (ours), ``unit``, ``from the file`` (the device's own
+        value) and ``difference`` (ours - device) -- both only when the file carries device
+        measurements -- and ``note``: why a value is missing, or where PR, P, QRS or QT differ
+        from the device beyond the IEC 60601-2-25 mean tolerance, a sentence saying so
+        (:func:`hfviz.ecg.measure.compare_with_device`).
     """
+    from hfviz.ecg.measure import compare_with_device, device_values
+
+    dev = device_values(device)
+    cmp = compare_with_device(measurements, device)
     rows = []
-    device = device or {}
     for key, m in measurements.items():
-        dev = next((device[k] for k in _DEVICE_KEYS.get(key, ()) if k in device), None)
-        dev_val = dev.get("value") if isinstance(dev, dict) else None
-        val = getattr(m, "value", None)
+        val, unit = getattr(m, "value", None), getattr(m, "unit", "")
+        fmt = "{:.2f}" if unit == "mV" else "{:.0f}"
+        diff, flag = cmp.get(key, (None, None))
         rows.append({
             "measurement": _MEASUREMENT_NAMES.get(key, key),
-            "value": "—" if val is None else f"{val:.0f}",
-            "unit": getattr(m, "unit", ""),
-            "from the file": "" if dev_val is None else f"{float(dev_val):.0f}",
-            "note": "" if val is not None else (getattr(m, "reason", None) or "not measurable"),
+            "value": "—" if val is None else fmt.format(val),
+            "unit": unit,
+            "from the file": "" if key not in dev else fmt.format(dev[key]),
+            "difference": "" if diff is None else f"{diff:+.0f}",
+            "note": flag or ("" if val is not None else (getattr(m, "reason", None) or "not measurable")),
         })
     df = pd.DataFrame(rows)
-    return df if device else df.drop(columns="from the file")
+    return df if dev else df.drop(columns=["from the file", "difference"])
 
 
 def record_summary(prepared: Any) -> dict[str, Any]:

@@ -124,45 +124,42 @@ MEASUREMENT_FEATURES = (
 def measurement_table(beats_mv: np.ndarray, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Device-style ECG measurements of padded median beats (N, 12, 608) in mV.
 
-    Intervals and axis from :func:`hfviz.ecg.measure.delineate_beat` (the same delineation as
-    :func:`hfviz.ecg.measure.measure`); amplitudes (Sokolow-Lyon, Cornell, low voltage, T and ST
-    levels, deepest Q) from the beat. Heart rate comes from the cohort table when it has a
-    ``heart_rate_bpm`` column (a median beat alone does not carry it). Missing values are NaN.
+    Global intervals, QRS axis and voltages from :func:`hfviz.ecg.measure.measure_global`
+    (the same measurement as :func:`hfviz.ecg.measure.measure`; RR from the table's heart rate
+    when it has one); T and ST levels and the deepest Q from the beat at its fiducials. Heart
+    rate comes from the cohort table when it has a ``heart_rate_bpm`` column (a median beat
+    alone does not carry it). Missing values are NaN.
     """
-    from hfviz.ecg.signal import PAD
-    from hfviz.ecg.measure import delineate_beat
+    from hfviz.ecg.measure import measure_global
+    from hfviz.ecg.record import LEADS
+    from hfviz.ecg.signal import FS_HZ, PAD, R_OFFSET
 
-    L = {n: i for i, n in enumerate(("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))}
+    L = {n: i for i, n in enumerate(LEADS)}
+    hr = _table_column(table, "heart_rate_bpm", len(beats_mv))
     rows = []
-    for b in beats_mv:
+    for b, bpm in zip(beats_mv, hr):
         beat = b[:, PAD : PAD + 600].astype(np.float64)
         r = dict.fromkeys(MEASUREMENT_FEATURES, np.nan)
         try:
-            d = delineate_beat(beat)
-        except Exception:  # noqa: BLE001 - a failed delineation leaves NaNs, imputed later
-            d = {}
-        qon, qoff, pon, tend, tpk = (d.get(k) for k in ("qrs_onset", "qrs_offset", "p_onset", "t_end", "t_peak"))
-        if qon is not None and qoff is not None and qoff > qon:
+            m, fid = measure_global(beat, FS_HZ, r_index=R_OFFSET, rr_ms=60000.0 / bpm if bpm > 0 else None)
+        except ValueError:  # non-finite beat: NaNs, imputed later
+            rows.append(r)
+            continue
+        for key in ("qrs_ms", "pr_ms", "qt_ms", "qrs_axis_deg", "sokolow_lyon_mv", "cornell_mv"):
+            r[key] = np.nan if m[key].value is None else m[key].value
+        qon, qoff, tpk = fid["qrs_onset"], fid["qrs_offset"], fid["t_peak"]
+        if qon is not None and qoff is not None:
+            qon, qoff = int(round(qon)), int(round(qoff))
             base = np.median(beat[:, max(qon - 10, 0) : max(qon - 2, 1)], axis=-1)  # (12,) PR level
             y = beat - base[:, None]
-            qrs = y[:, qon:qoff]
-            r["qrs_ms"] = (qoff - qon) * 2.0
-            r["qrs_axis_deg"] = float(np.degrees(np.arctan2(qrs[L["aVF"]].sum(), qrs[L["I"]].sum())))
-            r["sokolow_lyon_mv"] = float(-qrs[L["V1"]].min() + max(qrs[L["V5"]].max(), qrs[L["V6"]].max()))
-            r["cornell_mv"] = float(qrs[L["aVL"]].max() - qrs[L["V3"]].min())
-            p2p = qrs.max(1) - qrs.min(1)
+            p2p = np.ptp(y[:, qon : qoff + 1], axis=1)
             r["qrs_p2p_max_mv"] = float(p2p.max())
             r["low_voltage"] = float(p2p[:6].max() < 0.5)
             r["q_depth_max_mv"] = float(-y[:, qon : qon + 20].min())
-            st = min(qoff + 30, 599)
-            r["st_v5_mv"] = float(y[L["V5"], st])
-            if pon is not None:
-                r["pr_ms"] = (qon - pon) * 2.0
-            if tend is not None:
-                r["qt_ms"] = (tend - qon) * 2.0
+            r["st_v5_mv"] = float(y[L["V5"], min(qoff + 30, 599)])
             if tpk is not None:
-                r["t_amp_ii_mv"] = float(y[L["II"], tpk])
-                r["t_amp_v5_mv"] = float(y[L["V5"], tpk])
+                r["t_amp_ii_mv"] = float(y[L["II"], int(round(tpk))])
+                r["t_amp_v5_mv"] = float(y[L["V5"], int(round(tpk))])
         rows.append(r)
     df = pd.DataFrame(rows, columns=list(MEASUREMENT_FEATURES))
     if table is not None:
@@ -173,6 +170,14 @@ def measurement_table(beats_mv: np.ndarray, table: pd.DataFrame | None = None) -
                     df[col] = pd.to_numeric(table[src], errors="coerce").to_numpy(np.float64)
                     break
     return df
+
+
+def _table_column(table: pd.DataFrame | None, col: str, n: int) -> np.ndarray:
+    """``meas_<col>`` (else ``col``) of the cohort table as float (NaN when absent), shape (n,)."""
+    for src in (f"meas_{col}", col):
+        if table is not None and src in table:
+            return pd.to_numeric(table[src], errors="coerce").to_numpy(np.float64)
+    return np.full(n, np.nan)
 
 
 def fit_measurement_cox(feats: pd.DataFrame, time, event, *, penalizer: float = 0.1):
