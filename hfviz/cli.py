@@ -398,7 +398,7 @@ def _cmd_import_ptbxl(args) -> int:
 
 
 # --- bench ------------------------------------------------------------------------------
-_BENCHES = ("read", "simulate", "model", "app", "scale", "browser")
+_BENCHES = ("read", "simulate", "model", "app", "scale", "browser", "load")
 
 
 def _add_bench(sub) -> None:
@@ -416,11 +416,12 @@ def _cmd_bench(args) -> int:
     from hfviz import bench
 
     from hfviz.bench_browser import bench_browser
+    from hfviz.bench_load import bench_load
     from hfviz.bench_scale import bench_scale
 
     funcs = {"read": bench.bench_read_preprocess, "simulate": bench.bench_simulate,
              "model": bench.bench_model, "app": bench.bench_app, "scale": bench_scale,
-             "browser": lambda: bench_browser(repeats=max(1, args.repeats))}
+             "browser": lambda: bench_browser(repeats=max(1, args.repeats)), "load": bench_load}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "processor": platform.machine()}}
     for name in args.only:

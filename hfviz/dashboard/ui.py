@@ -6,8 +6,9 @@ Pages stay thin: they read widgets, call one function of the Streamlit-free libr
 module holds what every page shares and is the only place that reads ``st.session_state``:
 
 * :func:`get_model` — the read-only :class:`~hfviz.risk.model.RiskModel` of a cohort, loaded once per
-  process with ``st.cache_resource`` and shared by every session. Nothing writes to it; the
-  attribution code removes any hook it might leave (see :mod:`hfviz.explain`).
+  process with ``st.cache_resource`` and shared by every session. Nothing writes to it;
+  attributions run on private copies of it (see :mod:`hfviz.risk.model_copies`), at most one in
+  flight per session (:mod:`hfviz.dashboard.session_limits`).
 * :func:`init_state` — the session's keys, set once (``if key not in st.session_state``); keys are
   named ``"page.widget"``.
 * :func:`sidebar` — the cohort selector (key ``"sidebar.cohort"``) and the current ECG, on every
@@ -37,6 +38,9 @@ from typing import Any
 import streamlit as st
 
 from hfviz.dashboard.settings import MODELS_DIR_ENV, configure_torch, models_dir  # noqa: F401 - tests set ui.MODELS_DIR_ENV
+from hfviz.dashboard.footprint import release_free_memory
+from hfviz.dashboard.session_limits import (  # noqa: F401 - K_IN_FLIGHT, MAX_IN_FLIGHT_PER_SESSION: tests
+    K_IN_FLIGHT, MAX_IN_FLIGHT_PER_SESSION, check_shared_model, in_flight_slot)
 from hfviz.dashboard.sources import EXAMPLE_PREFIX, is_synthetic_ecg, read_example, source_signature
 from hfviz.dashboard.uploads import unsupported_format_sentence, upload_problem
 from hfviz.errors import HfvizError
@@ -67,6 +71,7 @@ K_PRED_UPLOAD = "cohort.upload"  # the predictions CSV file_uploader
 K_PRED_TABLE = "cohort.predictions"  # parsed uploaded predictions (DataFrame) or None
 K_PRED_SIG = "cohort.predictions_sig"
 K_PRED_ERROR = "cohort.predictions_error"
+K_COMPACT = "layout.compact"  # sidebar toggle: phone layout (stacked panels, heights for a narrow screen)
 
 _DEFAULTS: dict[str, Any] = {
     K_COHORT: "mi",
@@ -92,11 +97,21 @@ def init_state() -> None:
 
 
 # --- the model -----------------------------------------------------------------------------------
+#: glibc malloc arenas of the app process (``$MALLOC_ARENA_MAX`` wins when set); see
+#: :func:`hfviz.dashboard.footprint.limit_malloc_arenas`.
+MALLOC_ARENAS = 2
+
+
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)
 def _load_model(cohort: str, directory: str | None):
+    import os
+
+    from hfviz.dashboard.footprint import limit_malloc_arenas
     from hfviz.risk.model import load_risk_model
 
     configure_torch()
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        limit_malloc_arenas(MALLOC_ARENAS)  # one script thread per session: bound glibc's per-thread arenas
     return load_risk_model(cohort, directory)
 
 
@@ -163,13 +178,30 @@ def sidebar() -> Any:
     # Re-assigning the key keeps the widget's value when the page (and with it the widget's
     # identity) changes; Streamlit would otherwise drop it as a stale widget.
     st.session_state[K_COHORT] = st.session_state.get(K_COHORT, "mi")
+    st.session_state[K_COMPACT] = st.session_state.get(K_COMPACT, _phone_browser())
     with st.sidebar:
         st.selectbox("Cohort", options=list(COHORTS), key=K_COHORT,
                      format_func=lambda c: f"{COHORTS[c]} (synthetic)",
                      help="Risk percentiles, groups and Kaplan–Meier curves refer to this cohort's model.")
         slot = st.empty()
+        st.toggle("Phone layout", key=K_COMPACT,
+                  help="Stacks the lead panels two per row and sizes the ECG for a narrow screen. On by default "
+                       "when the browser says it is a phone (the server cannot see the screen width).")
         st.caption(":warning: Synthetic-data research model. Not for clinical use.")
     return slot
+
+
+def _phone_browser() -> bool:
+    """Whether the browser calls itself a phone (``Mobi`` in its User-Agent, as MDN recommends)."""
+    try:
+        return "Mobi" in (st.context.headers.get("User-Agent") or "")
+    except Exception:  # noqa: BLE001 - no request headers (bare mode, tests): desktop
+        return False
+
+
+def compact_layout() -> bool:
+    """Whether the session wants the phone layout (sidebar toggle :data:`K_COMPACT`)."""
+    return bool(st.session_state.get(K_COMPACT, False))
 
 
 def sidebar_status(slot: Any) -> None:
@@ -208,6 +240,7 @@ def set_ecg(prepared: Any, label: str, token: str) -> None:
     st.session_state[K_ECG_ERROR] = None
     st.session_state[K_INTERP_CACHE] = {}
     st.session_state[K_FIG_CACHE] = {}
+    release_free_memory()  # the previous ECG's figures and attributions are garbage now
 
 
 def keep_ecg_with_error(error: str) -> None:
@@ -328,44 +361,83 @@ def cohort_km(cohort: str):
 
 
 # --- per-session results -------------------------------------------------------------------------
-_MAX_CACHED_ATTRIBUTIONS = 16
+#: Attributions kept per session (4 methods x 2 baselines); the oldest goes first. Each is ~30 kB.
+_MAX_CACHED_ATTRIBUTIONS = 8
+
+
+def _compute_attribution(model: Any, prepared: Any, *, method: str, baseline: str, n_steps: int) -> Any:
+    """One attribution, with a visible "queued" notice while other users' explanations hold every slot."""
+    from hfviz.risk.explain import attribute, attribution_load
+
+    load = attribution_load()
+    note = None
+    if load["computing"] >= load["slots"]:
+        note = st.empty()
+        note.caption(f":hourglass: Queued: {load['computing']} explanations of other users are computing "
+                     f"({load['waiting']} waiting); yours starts when a core is free.")
+    with in_flight_slot(st.session_state) as ok:
+        if not ok:
+            raise HfvizError("This session is still computing another explanation; try again when it has finished.")
+        try:
+            return attribute(model, prepared.model_input, method=method, baseline=baseline, n_steps=int(n_steps),
+                             cohort_beats=getattr(model, "cohort_beats", None))
+        finally:
+            if note is not None:
+                note.empty()
+            check_shared_model(model)
+            release_free_memory()
 
 
 def attributions(model: Any, prepared: Any, *, baseline: str, n_steps: int, methods: Sequence[str]) -> dict:
     """Attributions of the current ECG for ``methods``, cached in this session only.
 
     Each result is keyed by (ECG, cohort, baseline, steps, method) and computed the first time
-    it is asked for. Never put in a process-wide cache: it is patient data.
+    it is asked for; at most :data:`_MAX_CACHED_ATTRIBUTIONS` are kept (oldest dropped first)
+    and all go when another ECG is loaded. Never put in a process-wide cache: it is patient data.
     """
-    from hfviz.risk.explain import attribute
-
     cache = st.session_state.setdefault(K_INTERP_CACHE, {})
     base_key = _session_key(baseline, int(n_steps))
     out = {}
     for method in methods:
         key = (*base_key, method)
         if key not in cache:
-            if len(cache) >= _MAX_CACHED_ATTRIBUTIONS:
-                cache.clear()
-            cache[key] = attribute(model, prepared.model_input, method=method, baseline=baseline,
-                                   n_steps=int(n_steps), cohort_beats=getattr(model, "cohort_beats", None))
+            result = _compute_attribution(model, prepared, method=method, baseline=baseline, n_steps=n_steps)
+            while len(cache) >= _MAX_CACHED_ATTRIBUTIONS:
+                cache.pop(next(iter(cache)))
+            cache[key] = result
         out[method] = cache[key]
     return out
 
 
+def session_footprint() -> dict[str, int]:
+    """Bytes this session holds, per session-state key and ``"total"`` (see :mod:`hfviz.dashboard.footprint`).
+
+    The shared model is not included (sessions hold no reference to it); widget values are.
+    """
+    from hfviz.dashboard.footprint import footprint
+
+    return footprint({k: st.session_state[k] for k in list(st.session_state.keys())})
+
+
 @st.cache_data(show_spinner="Analysing the cohort…", max_entries=32)
-def _shipped_analysis(cohort: str, directory: str | None, scheme: str, top_k: float, horizon: float):
+def _shipped_analysis(cohort: str, directory: str | None, scheme: str, top_k: float, horizon: float,
+                      which: str = "shipped"):
+    from hfviz.dashboard.validation import source_predictions
     from hfviz.risk.cohort import analyse
 
     model = _load_model(cohort, directory)
-    df = model.cohort_predictions
+    df = source_predictions(model, which)
     s_h = model.predict_survival_function(df["log_risk"].to_numpy(float), [horizon])[:, 0]
     return analyse(df, scheme=scheme, top_k_percent=top_k, horizon_months=horizon, survival_at_horizon=s_h)
 
 
-def shipped_analysis(cohort: str, *, scheme: str, top_k: float, horizon: float):
-    """:func:`hfviz.risk.cohort.analyse` of a shipped model's held-out predictions (cached per process)."""
-    return _shipped_analysis(cohort, models_dir(), scheme, float(top_k), float(horizon))
+def shipped_analysis(cohort: str, *, scheme: str, top_k: float, horizon: float, which: str = "shipped"):
+    """:func:`hfviz.risk.cohort.analyse` of a shipped model's predictions (cached per process).
+
+    ``which``: ``"shipped"`` (the cross-validation held-out fold) or ``"validation"`` (the
+    independent synthetic validation cohort, :func:`hfviz.dashboard.validation.source_predictions`).
+    """
+    return _shipped_analysis(cohort, models_dir(), scheme, float(top_k), float(horizon), which)
 
 
 def uploaded_predictions() -> Any:

@@ -9,12 +9,23 @@ Two kinds of explanation of the log-risk ``f(x)`` of one model input ``x`` (12, 
   :data:`METHODS`). The output always has the input's shape; red/positive means the sample
   pushes the predicted risk up.
 
-The model is shared read-only between all users of the app. :func:`attribute` therefore never
-changes it: it never calls ``.train()``/``.eval()``, never touches parameters or their
-gradients (captum differentiates with respect to a clone of the input only), and any hook
-that appears on any sub-module or parameter during the call is removed afterwards — also when
-the call fails. Calls are serialised by a lock so that this clean-up can never remove another
-thread's hooks and so that the seeded random draws of GradientSHAP are reproducible.
+The model is shared read-only between all users of the app, and users do not wait for each
+other. :func:`attribute` never runs captum on the shared module: each call borrows a private
+copy (``copy.deepcopy`` of the eval-mode net, ~6 MB for the shipped model) from a small pool
+kept per shared model (:mod:`hfviz.risk.model_copies`) (keyed by its identity and the version counters of its tensors, so a
+changed model gets fresh copies). Any hook a method registers lands on the copy and is removed
+when the call ends — also when it fails; a copy that still carries a hook is thrown away. The
+shared module is never called, switched between modes or hooked, and its parameters and their
+gradients are never touched (captum differentiates with respect to a clone of the input only).
+
+Concurrency: at most :data:`MAX_PARALLEL` attributions compute at once in a process (the cores;
+more would only slow each other down), the others wait their turn in arrival order —
+:func:`attribution_load` tells a caller how many are computing and waiting, so the app can show
+"queued". The only serialised part is GradientSHAP's seeded random draws: captum draws them
+from the process-global numpy/torch generators, so GradientSHAP calls take turns on
+:data:`_GLOBAL_RNG_LOCK` to stay reproducible; the other three methods run fully in parallel.
+The copies hold the same weights and run the same operations, so results are bit-identical to
+a single user's.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ from torch import nn
 
 from hfviz.ecg.signal import FS_HZ, MODEL_LEN, normalise
 from hfviz.ecg.record import LEADS
+from hfviz.risk.model_copies import (  # noqa: F401 - hook_count, load, MAX_PARALLEL are part of this API
+    MAX_PARALLEL, compute_slot, hook_count, idle_copies, load as attribution_load, private_copy)
 
 #: Attribution methods of :func:`attribute`, with the labels written on plots.
 METHODS: dict[str, str] = {
@@ -57,7 +70,8 @@ SHAP_SAMPLES = 32
 SHAP_STDEV = 0.1
 SHAP_MAX_REFERENCES = 16
 
-_LOCK = threading.Lock()
+_GLOBAL_RNG_LOCK = threading.Lock()  # GradientSHAP: captum draws from the global RNGs
+
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -111,55 +125,6 @@ class Attribution:
         gap = np.abs(np.asarray(self.f_input) - np.asarray(self.f_baseline))
         rel = np.abs(np.asarray(self.delta)) / np.maximum(gap, 1e-8)
         return float(rel) if rel.ndim == 0 else rel
-
-
-# --- guarding the shared model -------------------------------------------------------------
-_TENSOR_HOOK_ATTRS = ("_backward_hooks", "_post_accumulate_grad_hooks")
-
-
-def _hook_dicts(model: nn.Module) -> list[dict]:
-    """Every hook registry reachable from ``model``: its modules', its parameters', global ones."""
-    out = []
-    for m in model.modules():
-        for name, val in vars(m).items():
-            if "hook" in name and isinstance(val, dict):
-                out.append(val)
-    for p in model.parameters():
-        for attr in _TENSOR_HOOK_ATTRS:
-            hooks = getattr(p, attr, None)
-            if isinstance(hooks, dict):
-                out.append(hooks)
-    from torch.nn.modules import module as _mod
-
-    for name in dir(_mod):
-        val = getattr(_mod, name)
-        if name.startswith("_global") and "hook" in name and isinstance(val, dict):
-            out.append(val)
-    return out
-
-
-def hook_count(model: nn.Module) -> int:
-    """Number of hooks registered on ``model``'s modules and parameters (and globally)."""
-    return sum(len(d) for d in _hook_dicts(model))
-
-
-@contextlib.contextmanager
-def _no_leftover_hooks(model: nn.Module) -> Iterator[None]:
-    """Remove, on exit (normal or not), every hook added to ``model`` inside the block."""
-    dicts = _hook_dicts(model)
-    before = [set(d.keys()) for d in dicts]
-    params = list(model.parameters())
-    tensor_before = [{a: getattr(p, a, None) is None for a in _TENSOR_HOOK_ATTRS} for p in params]
-    try:
-        yield
-    finally:
-        for d, keys in zip(dicts, before):
-            for k in [k for k in list(d.keys()) if k not in keys]:
-                d.pop(k, None)
-        for p, was_none in zip(params, tensor_before):
-            for attr, none_before in was_none.items():
-                if none_before and getattr(p, attr, None) is not None:
-                    setattr(p, attr, None)  # a registry created during the call goes again
 
 
 def _net(model: Any) -> nn.Module:
@@ -301,10 +266,10 @@ def attribute(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    net = _net(model)
+    shared = _net(model)
     x, single = _as_batch(inputs)
-    forward = _forward_fn(net)
-    with _LOCK, _no_leftover_hooks(net):
+    with compute_slot(), private_copy(shared) as net:
+        forward = _forward_fn(net)
         ref, base_name = (make_baseline(x, baseline, cohort_beats=cohort_beats) if method in USES_BASELINE
                           else (None, None))
         run = _RUNNERS[method]
@@ -357,7 +322,7 @@ def _run_gradient_shap(forward, x, ref, *, target, cohort_beats, seed, **_):
         cb = np.asarray(cohort_beats)
         pick = rng.choice(len(cb), size=min(SHAP_MAX_REFERENCES, len(cb)), replace=False)
         refs, name = torch.as_tensor(normalise(cb[np.sort(pick)])), "cohort beats"  # (K, 12, T)
-    with _seeded(seed):
+    with _GLOBAL_RNG_LOCK, _seeded(seed):
         attr = GradientShap(forward).attribute(x, baselines=refs, target=target, n_samples=SHAP_SAMPLES,
                                                stdevs=SHAP_STDEV)
     return attr, None, SHAP_SAMPLES, name
