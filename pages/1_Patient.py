@@ -82,15 +82,18 @@ if risk is not None:
 
 # --- the ECG ------------------------------------------------------------------------------
 with ui.guard("Drawing the ECG"):
-    ecg_fig = ui.session_cached(("ecg_paper",), lambda: ecg_figures.ecg_paper_figure(
-        prepared.strip_mv, prepared.fs_hz, title=f"{label} — 12-lead ECG (cleaned)"))
+    phone = ui.compact_layout()
+    fit_px = ecg_figures.PHONE_WIDTH_PX if phone else None
+    ecg_fig = ui.session_cached(("ecg_paper", phone), lambda: ecg_figures.ecg_paper_figure(
+        prepared.strip_mv, prepared.fs_hz, title=f"{label} — 12-lead ECG (cleaned)", fit_width_px=fit_px))
     st.plotly_chart(ecg_fig, key="patient.ecg_plot", config={"scrollZoom": True, **PLOT_CONFIG})
 
 left, right = st.columns([3, 2])
 with left:
     with ui.guard("Drawing the median beats"):
-        st.plotly_chart(ui.session_cached(("median",), lambda: ecg_figures.median_beats_figure(
-            prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source, r_index=R_OFFSET)),
+        st.plotly_chart(ui.session_cached(("median", phone), lambda: ecg_figures.median_beats_figure(
+            prepared.median_beat_mv, prepared.fs_hz, source=prepared.median_source, r_index=R_OFFSET,
+            fit_width_px=fit_px)),
             key="patient.median_plot", config=PLOT_CONFIG)
 with right:
     st.markdown("**Measurements** (ours: global intervals on the median beat; *from the file*: the device's own)")

@@ -28,6 +28,7 @@ st.caption(f"ECG: **{ui.current_ecg_label()}** · model: {cohort_label}. Attribu
 
 view = st.radio("View", ["Attributions", "Attention", "Compare methods"], horizontal=True, key="interp.view",
                 label_visibility="collapsed")
+columns = 2 if ui.compact_layout() else 4  # phone layout: two leads per row (4 would be ~60 px wide)
 baselines = ["zeros", "lead_mean"] + (["cohort_median"] if model.cohort_beats is not None else [])
 
 
@@ -80,9 +81,9 @@ if view == "Attributions":
         ref_input, _ = explain.make_baseline(torch.as_tensor(prepared.model_input[None]), baseline,
                                              cohort_beats=model.cohort_beats)
         ref = af.reference_beat_mv(prepared.median_beat_mv, ref_input[0].numpy())
-    fig = ui.session_cached(("overlay", method, baseline, steps, vmax, draw_ref), lambda: af.beat_overlay_figure(
+    fig = ui.session_cached(("overlay", method, baseline, steps, vmax, draw_ref, columns), lambda: af.beat_overlay_figure(
         prepared.median_beat_mv, values, prepared.fs_hz, method_label=label, colorbar_title=unit, vmax=vmax,
-        reference_mv=ref))
+        reference_mv=ref, columns=columns))
     st.plotly_chart(fig, key="interp.overlay_plot", config={"displaylogo": False})
     st.caption(f"Colour: the mean value over each {fig.layout.meta['band_ms']:.0f}-ms band, scale ±"
                f"{fig.layout.meta['vmax']:.3g}" + (" (shared by the methods computed so far)" if shared else "")
@@ -98,16 +99,18 @@ elif view == "Attention":
     output = ui.model_output(model, prepared)
     if output.temporal_attention is not None:
         temporal = summary.crop_to_beat(summary.temporal_attention_to_samples(output.temporal_attention[0].numpy()))
-        st.plotly_chart(ui.session_cached(("temporal",), lambda: af.beat_overlay_figure(
+        st.plotly_chart(ui.session_cached(("temporal", columns), lambda: af.beat_overlay_figure(
             prepared.median_beat_mv, temporal, prepared.fs_hz, signed=False,
-            method_label="Temporal attention (19 steps of 64 ms mapped to samples)",
-            colorbar_title="attention<br>(1 = uniform)")), key="interp.temporal_plot", config={"displaylogo": False})
+            method_label="Temporal attention · 19 steps of 64 ms mapped to samples",
+            colorbar_title="attention<br>(1 = uniform)", columns=columns)), key="interp.temporal_plot",
+            config={"displaylogo": False})
         st.caption("Shading: how much attention each moment of the beat receives (1 = uniform over the 19 steps).")
     else:
         st.info("This model has no temporal attention branch (ablation).")
     if output.lead_attention is not None:
-        st.plotly_chart(ui.session_cached(("lead_attention",), lambda: af.lead_attention_heatmap(
-            output.lead_attention[0].numpy(), title="Cross-lead attention (row: query lead, column: attended lead)")),
+        st.plotly_chart(ui.session_cached(("lead_attention", columns), lambda: af.lead_attention_heatmap(
+            output.lead_attention[0].numpy(), title="Cross-lead attention (row: query lead, column: attended lead)",
+            phone=columns < 4)),
             key="interp.lead_plot", config={"displaylogo": False})
         st.caption("Each row is one lead (query) and how it spreads its attention over the twelve leads; every row "
                    "sums to 1 (head-averaged).")

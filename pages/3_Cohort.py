@@ -1,4 +1,8 @@
-"""Cohort: Kaplan–Meier curves by predicted risk group, tests, C-index, calibration."""
+"""Cohort: Kaplan–Meier curves by predicted risk group, tests, C-index, calibration.
+
+Starts on the model's independent (synthetic) validation cohort when it ships one; the
+cross-validation held-out fold and uploaded predictions stay selectable.
+"""
 
 import numpy as np
 import streamlit as st
@@ -6,11 +10,11 @@ import streamlit as st
 from hfviz.dashboard import report
 from hfviz.dashboard import risk_figures
 from hfviz.dashboard import ui
+from hfviz.dashboard import validation
 from hfviz.risk import assess as risk_assess
 from hfviz.risk import cohort
 
 PLOT_CONFIG = {"displaylogo": False}
-SOURCES = {"shipped": "Held-out predictions of the shipped model", "upload": "Upload your own predictions CSV"}
 
 ui.page_setup()
 st.title("Cohort")
@@ -18,11 +22,12 @@ ui.notice()
 model = ui.get_model()
 cohort_name = ui.current_cohort()
 label = ui.cohort_label(cohort_name, model)
+sources = validation.prediction_sources(model)
 
-# The labels do not depend on the cohort, so switching cohort never leaves the choice empty.
-if st.session_state.get("cohort.source") not in SOURCES:
-    st.session_state["cohort.source"] = "shipped"
-source = st.radio("Predictions", list(SOURCES), horizontal=True, key="cohort.source", format_func=SOURCES.get)
+# Switching cohort never leaves the choice empty: a source this model lacks falls back to its default.
+if st.session_state.get("cohort.source") not in sources:
+    st.session_state["cohort.source"] = validation.default_source(model)
+source = st.radio("Predictions", list(sources), horizontal=True, key="cohort.source", format_func=sources.get)
 c1, c2, c3 = st.columns(3)
 scheme = c1.radio("Risk groups", ["tertiles", "quartiles", "top_k"], horizontal=True, key="cohort.scheme",
                   format_func={"tertiles": "tertiles", "quartiles": "quartiles", "top_k": "top k %"}.get)
@@ -31,19 +36,25 @@ top_k = c2.slider("k (% in the high-risk group)", 1, 50, 10, key="cohort.top_k",
 horizon = c3.slider("Calibration horizon (months)", 12, 84, 60, step=12, key="cohort.horizon")
 
 analysis = df = None
-title = ""
+title = where = ""
 c_index, c_note = None, "Harrell's C with a 200-resample bootstrap CI, on these predictions."
-if source == "shipped":
-    if model is None:
-        st.stop()
+shipped = source in ("validation", "shipped")
+if shipped:
     with ui.guard("The cohort analysis"):
-        analysis = ui.shipped_analysis(cohort_name, scheme=scheme, top_k=top_k, horizon=horizon)
-        df = model.cohort_predictions
-    title = f"{label}: held-out predictions"
-    calib_note = "Predicted risk from the model's Breslow baseline (training cohort)."
-    c_index = report.card_c_index(model.card)
-    if c_index is not None:
-        c_note = "Held-out C-index with its 95 % CI as in the model card (the same number on Home and Model card)."
+        analysis = ui.shipped_analysis(cohort_name, scheme=scheme, top_k=top_k, horizon=horizon, which=source)
+        df = validation.source_predictions(model, source)
+    calib_note = validation.absolute_risk_note(model)
+    if source == "validation":
+        title, where = f"{label}: independent validation cohort", "validation cohort (synthetic)"
+        c_index = validation.validation_c_index(model.card)
+        oracle = (model.card.get("validation") or {}).get("oracle_c_index")
+        c_note = ("C-index on the independent validation cohort with its 95 % CI, as in the model card"
+                  + (f"; the simulator's true log-hazard reaches {oracle:.3f} (oracle C)." if oracle else "."))
+    else:
+        title, where = f"{label}: cross-validation held-out fold", "held-out fold (synthetic)"
+        c_index = report.card_c_index(model.card)
+        if c_index is not None:
+            c_note = "Held-out C-index with its 95 % CI as in the model card (the same number on Home and Model card)."
 else:
     st.caption("CSV with columns **id, risk, time, event**: risk = predicted log-risk (higher = worse), time = months "
                "from the ECG to heart failure or censoring, event = 1 for heart failure, 0 for censored.")
@@ -82,7 +93,7 @@ else:
 subtitle = (f"log-rank p = {s.logrank_p:.2g} · HR {s.high_label} vs {s.low_label} "
             + (f"{hr['hr']:.2f} ({hr['lower']:.2f}–{hr['upper']:.2f})" if hr_ok else "not estimable")
             + f" · C-index {c_index[0]:.3f} ({c_index[1]:.3f}–{c_index[2]:.3f})")
-st.plotly_chart(risk_figures.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk — {title}",
+st.plotly_chart(risk_figures.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk<br>{title}",
                                               subtitle=subtitle), key="cohort.km_plot", config=PLOT_CONFIG)
 
 left, right = st.columns(2)
@@ -92,13 +103,13 @@ with left:
     st.caption(calib_note)
 with right:
     patient_lr = None
-    if source == "shipped" and ui.current_ecg() is not None and model is not None:
+    if shipped and ui.current_ecg() is not None:
         with ui.guard("Scoring the current ECG"):
             patient_lr = risk_assess.assess(model, ui.current_ecg().model_input).log_risk
     st.plotly_chart(risk_figures.risk_histogram_figure(df["log_risk"].to_numpy(float), patient_log_risk=patient_lr,
                                                        cutoffs=analysis.groups.cutoffs,
-                                                       cohort_label=label if source == "shipped" else "uploaded cohort",
-                                                       patient_label=f"current ECG ({ui.current_ecg_label()})"),
+                                                       cohort_label=where if shipped else "uploaded cohort",
+                                                       patient_label="current ECG", patient_name=ui.current_ecg_label()),
                     key="cohort.histogram_plot", config=PLOT_CONFIG)
-    if source == "shipped" and patient_lr is None:
+    if shipped and patient_lr is None:
         st.caption("Load an ECG on the Patient page to mark it here.")

@@ -7,7 +7,9 @@ cutting it off (``st.table``).
 import streamlit as st
 
 from hfviz.dashboard import report
+from hfviz.dashboard import risk_figures
 from hfviz.dashboard import ui
+from hfviz.dashboard import validation
 from hfviz.risk import assess as risk_assess
 from hfviz.risk.network import count_parameters
 
@@ -59,6 +61,26 @@ with right:
 for heading, blocks in report.card_sections(card):
     st.markdown(f"#### {heading}")
     _render(blocks)
+
+facts = validation.validation_facts(card)
+if facts is not None:
+    st.markdown("#### Independent validation and calibration (synthetic cohorts the model never saw)")
+    st.table(facts.set_index("field"))
+    metrics = validation.calibration_metrics_frame(card)
+    if metrics is not None:
+        st.table(metrics.set_index(["horizon", "absolute risk"]))
+        st.caption("Calibration slope: 1 is ideal, below 1 means predictions too extreme. Calibration-in-the-large: "
+                   "observed minus mean predicted risk. ICI: mean absolute gap between predicted and smoothed observed "
+                   "risk. " + (validation.calibration_verdict(card) or ""))
+    tables = validation.calibration_tables_60m(model)
+    if tables:
+        plot_col, note_col = st.columns([3, 2])
+        plot_col.plotly_chart(risk_figures.calibration_figure(
+            tables, horizon_months=60, title="Calibration at 60 months<br>validation cohort (synthetic), deciles"),
+            key="model.calibration_plot", config={"displaylogo": False})
+        note_col.caption("Each point is a tenth of the validation cohort by predicted risk: mean predicted risk of "
+                         "heart failure by 60 months against the Kaplan–Meier observed risk. *Before*: the model's own "
+                         "baseline from its training half; *after*: recalibrated on the independent calibration cohort.")
 
 st.markdown("#### Weights and integrity")
 st.caption("Every file's SHA-256 below is checked each time the model is loaded; a changed or truncated file is refused.")

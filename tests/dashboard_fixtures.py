@@ -33,8 +33,12 @@ def synthetic_beat(rng: np.random.Generator) -> np.ndarray:
     return beat + 0.005 * rng.standard_normal(beat.shape)
 
 
-def build_model_dir(models_dir: Path, *, cohorts=("mi", "hyp"), n: int = 240) -> Path:
-    """Write complete stand-in shipped models for ``cohorts`` into ``models_dir``."""
+def build_model_dir(models_dir: Path, *, cohorts=("mi", "hyp"), n: int = 240, validated=("mi",)) -> Path:
+    """Write complete stand-in shipped models for ``cohorts`` into ``models_dir``.
+
+    The cohorts in ``validated`` also get a recalibration and an independent validation cohort
+    (:func:`add_validation`), as the shipped MI model has; the others have none.
+    """
     models_dir = Path(models_dir)
     for k, cohort in enumerate(cohorts):
         rng = np.random.default_rng(100 + k)
@@ -65,7 +69,48 @@ def build_model_dir(models_dir: Path, *, cohorts=("mi", "hyp"), n: int = 240) ->
         }
         save_risk_model(models_dir, cohort, net, baseline=breslow_baseline(time, lr, event), train_log_risk=lr,
                         predictions=preds, card=card, beats=beats[:16])
+        if cohort in validated:
+            add_validation(models_dir, cohort, seed=200 + k)
     return models_dir
+
+
+def _synthetic_predictions(rng: np.random.Generator, n: int, cohort: str, tag: str) -> pd.DataFrame:
+    """SYNTHETIC scored cohort: log-risk, true log-hazards and survival outcomes (months)."""
+    true = rng.normal(size=n)
+    lr = 0.5 * true + 0.5 * rng.normal(size=n)
+    time = rng.exponential(300.0 / np.exp(true))
+    cens = rng.uniform(24.0, 84.0, n)
+    return pd.DataFrame({"id": [f"SYN-{cohort}-{tag}-{i:05d}" for i in range(n)], "log_risk": lr,
+                         "time_months": np.minimum(time, cens), "event": (time <= cens).astype(int),
+                         "true_log_hazard": true, "ecg_log_hazard": 0.8 * true})
+
+
+def add_validation(models_dir: Path, cohort: str, *, seed: int = 0, n: int = 600) -> dict:
+    """Give a stand-in model a recalibration and an independent SYNTHETIC validation cohort.
+
+    Writes ``<cohort>_validation.csv`` (checksummed) and the card's ``recalibration`` and
+    ``validation`` entries the way :func:`hfviz.training.validation.attach_validation` does,
+    from two simulated scored cohorts instead of dataset folders. Returns the card.
+    """
+    import json
+
+    from hfviz.jsonutil import json_default
+    from hfviz.risk.model import load_risk_model, model_files, sha256_file
+    from hfviz.training.validation import validation_report
+
+    rng = np.random.default_rng(seed)
+    model = load_risk_model(cohort, models_dir)
+    cal, val = _synthetic_predictions(rng, n, cohort, "cal"), _synthetic_predictions(rng, n, cohort, "val")
+    report = validation_report(model, cal, val)
+    names = model_files(cohort)
+    val.to_csv(Path(models_dir) / names["validation"], index=False, float_format="%.6g")
+    card_path = Path(models_dir) / names["card"]
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["recalibration"] = report.pop("recalibration")
+    card["validation"] = report
+    card["sha256"][names["validation"]] = sha256_file(Path(models_dir) / names["validation"])
+    card_path.write_text(json.dumps(card, indent=1, default=json_default), encoding="utf-8")
+    return card
 
 
 def wfdb_pair(rng_seed: int = 0, *, record: str = "test01") -> list[tuple[str, bytes]]:

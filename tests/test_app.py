@@ -277,12 +277,75 @@ def test_unsupported_format_is_named_in_clinicians_words_and_the_previous_ecg_st
 
 def test_cohort_page_always_has_one_predictions_source_selected_after_a_cohort_switch(app):
     app.switch_page("pages/3_Cohort.py").run()
-    for cohort in ("hyp", "mi", "hyp"):
+    # stand-ins: MI ships a validation cohort, HYP does not
+    for cohort, expected in (("hyp", "shipped"), ("mi", "shipped"), ("hyp", "shipped")):
         app.sidebar.selectbox(key=ui.K_COHORT).set_value(cohort).run()
         assert not app.exception
         sources_shown = [r for r in app.radio if r.key == "cohort.source"]
-        assert len(sources_shown) == 1 and sources_shown[0].value == "shipped"
+        assert len(sources_shown) == 1 and sources_shown[0].value == expected
         assert any("Kaplan" in t for t in _chart_titles(app))
+    app.radio(key="cohort.source").set_value("upload").run()
+    app.sidebar.selectbox(key=ui.K_COHORT).set_value("mi").run()
+    assert app.radio(key="cohort.source").value == "upload"  # a valid choice is kept across cohorts
+
+
+def test_cohort_page_defaults_to_the_validation_cohort_and_still_offers_the_held_out_fold(app, models_dir):
+    card = load_risk_model("mi", models_dir).card
+    val = load_risk_model("mi", models_dir).validation_predictions
+    app.switch_page("pages/3_Cohort.py").run()
+    assert not app.exception and not app.error
+    choice = app.radio(key="cohort.source")
+    assert choice.value == "validation"
+    labels = " | ".join(choice.options)
+    assert "Independent validation cohort (synthetic; 600 people" in labels and "held-out fold (synthetic; 240" in labels
+    assert _metrics(app)["people / events"] == f"{len(val):,} / {int(val['event'].sum()):,}"
+    c, (lo, hi) = card["validation"]["c_index"], card["validation"]["c_index_ci"]
+    assert _metrics(app)["C-index (95 % CI)"] == f"{c:.3f}"
+    assert any(cap.value == f"{lo:.3f}–{hi:.3f}" for cap in app.caption)
+    assert any("Kaplan" in t and "independent validation cohort" in t for t in _chart_titles(app))
+    assert any("recalibrated on an independent synthetic calibration cohort" in cap.value for cap in app.caption)
+    choice.set_value("shipped").run()
+    assert not app.exception and not app.error
+    assert _metrics(app)["people / events"].startswith("240 / ")
+    assert _metrics(app)["C-index (95 % CI)"] == "0.600"
+    assert any("held-out fold" in t for t in _chart_titles(app))
+
+
+def test_cohort_page_of_a_model_without_a_validation_cohort_shows_its_held_out_fold(app):
+    app.sidebar.selectbox(key=ui.K_COHORT).set_value("hyp").run()
+    app.switch_page("pages/3_Cohort.py").run()
+    assert not app.exception and not app.error
+    choice = app.radio(key="cohort.source")
+    assert choice.value == "shipped" and not any("Independent validation" in o for o in choice.options)
+    assert any("held-out fold" in t for t in _chart_titles(app))
+    assert any("not recalibrated" in cap.value for cap in app.caption)
+
+
+def test_model_card_shows_validation_and_calibration_before_and_after_only_when_the_model_has_them(app, models_dir):
+    card = load_risk_model("mi", models_dir).card
+    app.switch_page("pages/4_Model_card.py").run()
+    assert not app.exception and not app.error
+    text = " ".join(str(t.value) for t in app.table)
+    c, (lo, hi) = card["validation"]["c_index"], card["validation"]["c_index_ci"]
+    assert f"{c:.3f} (95 % CI {lo:.3f}–{hi:.3f})" in text and "Oracle C-index" in text
+    assert "after recalibration" in text and "_" not in " ".join(map(str, app.table[-2].value.index.names))
+    calib = next(json.loads(ch.proto.spec) for ch in app.get("plotly_chart")
+                 if "Calibration at 60 months" in str(json.loads(ch.proto.spec)["layout"].get("title")))
+    series = [tr["meta"]["series"] for tr in calib["data"] if (tr.get("meta") or {}).get("role") == "calibration"]
+    assert series == ["before recalibration", "after recalibration"]
+    app.sidebar.selectbox(key=ui.K_COHORT).set_value("hyp").run()
+    assert not app.exception and not app.error
+    assert not any("Calibration at 60 months" in t for t in _chart_titles(app))
+    assert not any("Independent validation" in m.value for m in app.markdown)
+
+
+def test_patient_page_says_whether_absolute_risk_was_recalibrated(app):
+    _upload(app, wfdb_pair())
+    captions = " ".join(c.value for c in app.caption)
+    assert "recalibrated on an independent synthetic cohort" in captions and "uncalibrated" not in captions
+    app.sidebar.selectbox(key=ui.K_COHORT).set_value("hyp").run()
+    captions = " ".join(c.value for c in app.caption)
+    assert "uncalibrated" in captions and "recalibrated" not in captions
 
 
 def test_c_index_and_its_ci_are_the_same_on_home_cohort_and_model_card(app):
@@ -290,6 +353,7 @@ def test_c_index_and_its_ci_are_the_same_on_home_cohort_and_model_card(app):
     home = " ".join(m.value for m in app.markdown)
     assert "held-out C-index: 0.600 (95 % CI 0.500–0.700)" in home
     app.switch_page("pages/3_Cohort.py").run()
+    app.radio(key="cohort.source").set_value("shipped").run()
     assert _metrics(app)["C-index (95 % CI)"] == shown
     assert any(c.value == "0.500–0.700" for c in app.caption)
     app.switch_page("pages/4_Model_card.py").run()
@@ -342,3 +406,23 @@ def test_guard_shows_one_sentence_and_logs_no_message_text(caplog):
     assert "RuntimeError" in at.error[1].value and "Jane Doe" not in at.error[1].value
     assert at.markdown[-1].value == "the page goes on"
     assert "Jane Doe" not in caplog.text and "RuntimeError" in caplog.text
+
+
+def test_phone_layout_stacks_the_interpretability_panels_and_fits_the_ecg_to_a_narrow_screen(app):
+    _upload(app, wfdb_pair())
+    heights = {}
+    for phone in (False, True):
+        app.sidebar.toggle(key=ui.K_COMPACT).set_value(phone).run()
+        assert not app.exception
+        ecg = next(json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                   if "12-lead ECG" in str(json.loads(c.proto.spec)["layout"].get("title")))
+        heights[phone] = ecg["layout"]["height"]
+    assert heights[True] < heights[False] / 2  # the ECG's height follows the phone's width
+    app.switch_page("pages/2_Interpretability.py").run()
+    assert app.sidebar.toggle(key=ui.K_COMPACT).value is True  # the choice survives a page switch
+    for view in ("Attributions", "Attention"):
+        app.radio(key="interp.view").set_value(view).run()
+        assert not app.exception and not app.error, view
+        specs = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+        overlay = next(s for s in specs if (s["layout"].get("meta") or {}).get("columns") is not None)
+        assert overlay["layout"]["meta"]["columns"] == 2

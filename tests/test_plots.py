@@ -314,3 +314,90 @@ def test_bin_mean_averages_finite_values_and_keeps_a_last_partial_bin():
     idx = minmax_indices(1000, y, 100)
     assert idx[0] == 0 and idx[-1] == 999 and len(idx) <= 102 and np.all(np.diff(idx) > 0)
     assert y[idx].max() == y.max() and y[idx].min() == y.min()
+
+
+# --- phone layout, histogram labels, calibration before/after (#11, #12) ---------------------------
+def _panel_boxes(fig):
+    """Lead -> (x domain, y domain) of its overlay panel."""
+    out = {}
+    for tr in _roles(fig, "beat"):
+        xa, ya = fig.layout[tr.xaxis.replace("x", "xaxis")], fig.layout[tr.yaxis.replace("y", "yaxis")]
+        out[tr.meta["lead"]] = (tuple(xa.domain), tuple(ya.domain))
+    return out
+
+
+@pytest.mark.parametrize("columns", [2, 1])
+def test_phone_overlay_stacks_the_leads_in_rows_of_columns_panels_with_one_mv_range_per_row(columns):
+    beat = np.zeros((12, 600))
+    beat[LEADS.index("V2")] = np.linspace(-0.2, 2.3, 600)
+    fig = attribution_figures.beat_overlay_figure(beat, np.ones((12, 600)), FS, method_label="IG · baseline: zeros",
+                                                  colorbar_title="Δ log-risk<br>per sample", columns=columns)
+    rows = attribution_figures.overlay_rows(columns)
+    assert len(rows) == 12 // columns and sorted(ld for r in rows for ld in r) == sorted(LEADS)
+    boxes = _panel_boxes(fig)
+    for row in rows:
+        assert len({boxes[ld][1] for ld in row}) == 1  # a row shares its vertical band
+        ranges = {tuple(fig.layout[tr.yaxis.replace("y", "yaxis")].range) for tr in _roles(fig, "beat")
+                  if tr.meta["lead"] in row}
+        assert len(ranges) == 1
+    widths = {round(b[0][1] - b[0][0], 3) for b in boxes.values()}
+    assert min(widths) > 0.4 if columns == 2 else min(widths) > 0.95  # each panel spans half / all the width
+    assert fig.layout.coloraxis.colorbar.orientation == "h"  # the colour bar goes under the panels
+    assert "<br>" in fig.layout.title.text and fig.layout.meta["method"] == "IG · baseline: zeros"
+    assert len(_roles(fig, "overlay")) == 12
+
+
+def test_desktop_overlay_keeps_the_clinical_3x4_layout():
+    fig = attribution_figures.beat_overlay_figure(np.zeros((12, 600)), np.ones((12, 600)), FS, method_label="IG")
+    boxes = _panel_boxes(fig)
+    for row in ecg_figures.LAYOUT_3X4:
+        assert len({boxes[ld][1] for ld in row}) == 1
+    assert len({b[1] for b in boxes.values()}) == 3
+    with pytest.raises(ValueError):
+        attribution_figures.overlay_rows(5)
+
+
+@pytest.mark.parametrize("build", [
+    lambda w: ecg_figures.ecg_paper_figure(_strip(), FS, fit_width_px=w),
+    lambda w: ecg_figures.median_beats_figure(_strip(1.2), FS, source="computed", fit_width_px=w)])
+def test_ecg_figure_height_follows_the_width_it_is_fitted_to(build):
+    phone, desk = build(ecg_figures.PHONE_WIDTH_PX), build(1250)
+    assert phone.layout.height < desk.layout.height / 2
+    # the paper keeps its aspect: plot height / plot width is the same at both widths
+    ratio = [(f.layout.height - 60) / (w - 20) for f, w in ((phone, ecg_figures.PHONE_WIDTH_PX), (desk, 1250))]
+    assert ratio[0] == pytest.approx(ratio[1], rel=0.02)
+    assert phone.layout.width is None  # the page still gives it its whole width
+
+
+@pytest.mark.parametrize("patient", [-2.5, 0.05, 2.5])
+def test_histogram_patient_label_sits_inside_the_plot_and_cutoff_labels_above_it(patient):
+    v = np.random.default_rng(0).normal(size=400)
+    fig = risk_figures.risk_histogram_figure(v, patient_log_risk=patient, cutoffs={"middle": -0.4, "high": 0.0},
+                                             patient_label="current ECG", patient_name="x" * 60)
+    cut = [a for a in fig.layout.annotations if a.name == "cutoff"]
+    pat = [a for a in fig.layout.annotations if a.name == "patient"]
+    assert len(cut) == 2 and len(pat) == 1
+    assert all(a.y == 1.0 and a.yanchor == "bottom" for a in cut)  # above the plot area
+    assert pat[0].y < 1.0 and pat[0].yanchor == "top"  # inside it: never on the cut-off labels
+    assert {a.yshift for a in cut} == {2, 15}  # two close cut-offs are staggered
+    assert "…" in pat[0].text and pat[0].hovertext == "x" * 60
+    # the label is written on the side of the line with more room
+    assert pat[0].xanchor == ("left" if patient < 1.0 else "right")
+
+
+def test_calibration_figure_draws_one_series_per_table_on_one_range():
+    before = pd.DataFrame({"predicted": [0.02, 0.1, 0.3], "observed": [0.01, 0.05, 0.12], "n": [5, 5, 5]})
+    after = pd.DataFrame({"predicted": [0.01, 0.05, 0.13], "observed": [0.01, 0.05, 0.12], "n": [5, 5, 5]})
+    fig = risk_figures.calibration_figure({"before recalibration": before, "after recalibration": after},
+                                          horizon_months=60)
+    series = _roles(fig, "calibration")
+    assert [s.meta["series"] for s in series] == ["before recalibration", "after recalibration"]
+    assert series[0].marker.color != series[1].marker.color
+    assert fig.layout.xaxis.range[1] == pytest.approx(0.33) and fig.layout.yaxis.range == fig.layout.xaxis.range
+
+
+def test_phone_lead_attention_heatmap_keeps_values_on_hover_and_the_colour_bar_under_the_map():
+    a = np.full((12, 12), 1 / 12)
+    desk, phone = (attribution_figures.lead_attention_heatmap(a, phone=c) for c in (False, True))
+    assert desk.data[0].texttemplate and not phone.data[0].texttemplate
+    assert phone.data[0].colorbar.orientation == "h" and "%{z" in phone.data[0].hovertemplate

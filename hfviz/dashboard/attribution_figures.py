@@ -48,10 +48,24 @@ def _band_trace(x_edges: np.ndarray, y_range: tuple[float, float], z: np.ndarray
         hovertemplate=f"{lead} %{{x:.0f}} ms: %{{z:.3g}} {unit}<extra></extra>", meta={"role": "overlay", "lead": lead})
 
 
-def _row_ranges(beat: np.ndarray, reference: np.ndarray | None) -> dict[str, tuple[float, float]]:
-    """One shared mV range per row of the 3×4 layout (lead -> (lo, hi)), padded by 0.1 mV."""
+def overlay_rows(columns: int = 4) -> tuple[tuple[str, ...], ...]:
+    """The panel rows of :func:`beat_overlay_figure`: the clinical 3×4 for 4 columns, else leads in order.
+
+    ``columns`` 2 gives six rows (I, II), (III, aVR), … (V5, V6) and 1 twelve rows of one lead:
+    the layouts for a phone-width screen, where 4 panels per row are ~60 px wide.
+    """
+    if columns == 4:
+        return LAYOUT_3X4
+    if columns not in (1, 2, 3):
+        raise ValueError(f"columns must be 1, 2, 3 or 4, got {columns}")
+    return tuple(tuple(LEADS[i:i + columns]) for i in range(0, len(LEADS), columns))
+
+
+def _row_ranges(beat: np.ndarray, reference: np.ndarray | None,
+                rows: tuple[tuple[str, ...], ...] = LAYOUT_3X4) -> dict[str, tuple[float, float]]:
+    """One shared mV range per row of panels (lead -> (lo, hi)), padded by 0.1 mV."""
     out = {}
-    for row in LAYOUT_3X4:
+    for row in rows:
         idx = [LEADS.index(ld) for ld in row]
         parts = [beat[idx]] + ([reference[idx]] if reference is not None else [])
         v = np.concatenate([p.ravel() for p in parts])
@@ -74,6 +88,7 @@ def beat_overlay_figure(
     reference_mv: np.ndarray | None = None,
     band_ms: float = BAND_MS,
     width_px: int | None = None,
+    columns: int = 4,
 ) -> go.Figure:
     """Each lead's median beat on ECG-paper grid, with per-sample values as coloured bands behind it.
 
@@ -101,11 +116,15 @@ def beat_overlay_figure(
         Width of one colour band: the values are averaged over bins of this many ms.
     width_px : int, optional
         Figure width in pixels; default: the width of the page.
+    columns : int
+        Panels per row (:func:`overlay_rows`): 4 is the clinical 3×4; 2 or 1 stack the leads
+        for a phone-width screen (x labels on every other grid line, the colour bar under the
+        panels, the title broken at its " · ").
 
     Returns
     -------
     plotly.graph_objects.Figure
-        3×4 subplots; per lead a heatmap row of bands (``meta.role == "overlay"``) under the
+        3×4 subplots (or ``12 / columns`` rows of ``columns``); per lead a heatmap row of bands (``meta.role == "overlay"``) under the
         beat line (``"beat"``, at most :data:`BEAT_POINTS` points) and optionally the
         reference (``"reference"``). One colour axis (``layout.coloraxis``) with its colour
         bar; one mV range per row; grid lines every 40 ms / 0.1 mV (1 mm) and 200 ms / 0.5 mV
@@ -123,11 +142,14 @@ def beat_overlay_figure(
     x_edges = np.minimum(np.arange(binned.shape[1] + 1) * size, m) / fs_hz * 1000.0
     vmax = float(vmax) if vmax is not None and vmax > 0 else robust_max_abs(binned)
     unit = "" if colorbar_title is None else colorbar_title.replace("<br>", " ")
-    ranges = _row_ranges(beat, ref)
+    rows = overlay_rows(columns)
+    compact_view = columns < 4
+    ranges = _row_ranges(beat, ref, rows)
     keep = minmax_indices(m, beat[0], BEAT_POINTS)
-    fig = make_subplots(rows=3, cols=4, subplot_titles=[ld for row in LAYOUT_3X4 for ld in row],
-                        horizontal_spacing=0.035, vertical_spacing=0.08, shared_xaxes=True)
-    for r, row in enumerate(LAYOUT_3X4):
+    fig = make_subplots(rows=len(rows), cols=columns, subplot_titles=[ld for row in rows for ld in row],
+                        horizontal_spacing=0.035 if columns == 4 else 0.08,
+                        vertical_spacing=min(0.08, 0.24 / len(rows)), shared_xaxes=True)
+    for r, row in enumerate(rows):
         for c, lead in enumerate(row):
             i = LEADS.index(lead)
             pos = dict(row=r + 1, col=c + 1)
@@ -145,26 +167,42 @@ def beat_overlay_figure(
             fig.update_yaxes(range=list(ranges[lead]), **pos)
     if signed:
         title = colorbar_title or "attribution"
-        coloraxis = dict(colorscale=SIGNED_SCALE, cmin=-vmax, cmax=vmax, cmid=0.0,
-                         colorbar=dict(title=dict(text=f"{title}<br>red: raises risk<br>blue: lowers risk"),
-                                       thickness=14, tickformat=".2~g"))
+        colorbar = dict(title=dict(text=f"{title}<br>red: raises risk<br>blue: lowers risk"), thickness=14,
+                        tickformat=".2~g")
+        coloraxis = dict(colorscale=SIGNED_SCALE, cmin=-vmax, cmax=vmax, cmid=0.0, colorbar=colorbar)
     else:
-        coloraxis = dict(colorscale=UNSIGNED_SCALE, cmin=0.0, cmax=vmax,
-                         colorbar=dict(title=dict(text=colorbar_title or "attention"), thickness=14))
+        colorbar = dict(title=dict(text=colorbar_title or "attention"), thickness=14)
+        coloraxis = dict(colorscale=UNSIGNED_SCALE, cmin=0.0, cmax=vmax, colorbar=colorbar)
     grid = dict(showgrid=True, gridcolor=GRID_MAJOR, gridwidth=1, zeroline=False,
                 minor=dict(showgrid=True, gridcolor=GRID_MINOR, gridwidth=0.5))
     fig.update_xaxes(dtick=200, minor_dtick=40, range=[0, t_ms[-1] if m > 1 else 1], **grid)
-    fig.update_xaxes(title_text="ms", row=3)
+    fig.update_xaxes(title_text="ms", row=len(rows))
     fig.update_yaxes(dtick=0.5, minor_dtick=0.1, **grid)
     fig.update_yaxes(title_text="mV", col=1)
-    fig.update_layout(title=dict(text=method_label, x=0.01), coloraxis=coloraxis, width=width_px, height=640,
-                      margin=dict(l=50, r=10, t=70, b=40), plot_bgcolor=PAPER_BG,
-                      meta={"method": method_label, "signed": signed, "vmax": vmax, "band_ms": size / fs_hz * 1000})
+    title_text, height, margin = method_label, 640, dict(l=50, r=10, t=70, b=40)
+    if compact_view:  # phone width: fewer labels, colour bar underneath, title on several lines
+        fig.update_xaxes(ticklabelstep=2, tickfont=dict(size=10))
+        fig.update_yaxes(tickfont=dict(size=10))
+        fig.update_annotations(font=dict(size=12))
+        colorbar.update(orientation="h", x=0.5, xanchor="center", y=-0.04 - 40 / (150 * len(rows)), yanchor="top",
+                        thickness=10, len=1.0, title=dict(side="top", text=(colorbar_title or ("attribution" if signed else "attention")).replace(
+                            "<br>", " ") + ("<br>red: raises risk · blue: lowers risk" if signed else "")))
+        title_text = method_label.replace(" · ", "<br>")
+        lines = title_text.count("<br>") + 1
+        height = 150 * len(rows) + 22 * lines + 170
+        margin = dict(l=44, r=6, t=50 + 22 * lines, b=140)
+    title = dict(text=title_text, x=0.01)
+    if compact_view:  # a title of several lines grows down from the top, inside the top margin
+        title.update(y=1.0 - 28.0 / height, yref="container", yanchor="top")  # plotly anchors line 1
+    fig.update_layout(title=title, coloraxis=coloraxis, width=width_px, height=height,
+                      margin=margin, plot_bgcolor=PAPER_BG,
+                      meta={"method": method_label, "signed": signed, "vmax": vmax, "band_ms": size / fs_hz * 1000,
+                            "columns": columns})
     return fig
 
 
 def lead_attention_heatmap(attention: np.ndarray, *, title: str = "Cross-lead attention (row: query lead, column: "
-                                                                  "attended lead)") -> go.Figure:
+                                                                  "attended lead)", phone: bool = False) -> go.Figure:
     """The 12×12 cross-lead attention map.
 
     Parameters
@@ -174,6 +212,9 @@ def lead_attention_heatmap(attention: np.ndarray, *, title: str = "Cross-lead at
         rows sum to 1 (head-averaged).
     title : str
         Figure title.
+    phone : bool
+        Phone width: the values on hover only (twelve printed numbers do not fit in ~25 px
+        cells), the colour bar under the map and the title broken at its " (".
 
     Returns
     -------
@@ -193,6 +234,11 @@ def lead_attention_heatmap(attention: np.ndarray, *, title: str = "Cross-lead at
     fig.update_xaxes(side="top", tickfont=dict(size=12))  # "attended lead" is said in the title: no overlap
     fig.update_layout(title=dict(text=title, x=0.01), height=620, font=dict(size=12),
                       margin=dict(l=60, r=10, t=90, b=20))
+    if phone:
+        fig.update_traces(texttemplate=None, colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.04,
+                                                           yanchor="top", thickness=10, len=1.0,
+                                                           title=dict(text="attention (row sums to 1)", side="top")))
+        fig.update_layout(title=dict(text=title.replace(" (", "<br>(")), height=520, margin=dict(l=50, r=6, t=110, b=90))
     return fig
 
 

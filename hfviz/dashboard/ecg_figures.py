@@ -43,6 +43,8 @@ TRACE_COLOUR = "#111111"
 POINTS_PER_MM = 10.0
 #: Width (px) the figure heights are computed for when the figure takes the page's width.
 NOMINAL_WIDTH_PX = 1250
+#: Width (px) of the main column on a 390-px phone screen (the figure heights of the phone layout).
+PHONE_WIDTH_PX = 358
 
 
 def _grid_shapes(x0: float, x1: float, y0: float, y1: float) -> list[dict]:
@@ -154,6 +156,7 @@ def ecg_paper_figure(
     gain_mm_mv: float = PAPER_GAIN_MM_MV,
     max_duration_s: float = 10.0,
     width_px: int | None = None,
+    fit_width_px: int | None = None,
 ) -> go.Figure:
     """The twelve leads as printed on ECG paper: 3×4 layout plus a lead II rhythm strip.
 
@@ -172,7 +175,11 @@ def ecg_paper_figure(
         columns shows a quarter of it.
     width_px : int, optional
         Figure width in pixels; default: the page's width, with the height computed for
-        :data:`NOMINAL_WIDTH_PX` (1 mm x = 1 mm y is kept either way).
+        ``fit_width_px`` (1 mm x = 1 mm y is kept either way).
+    fit_width_px : int, optional
+        The width (px) the page is expected to give the figure when ``width_px`` is not set:
+        the height follows it, so the paper fills the figure without a band of white above and
+        below (default :data:`NOMINAL_WIDTH_PX`; :data:`PHONE_WIDTH_PX` on a phone).
 
     Returns
     -------
@@ -204,7 +211,7 @@ def ecg_paper_figure(
     annotations.append(dict(x=x0, y=y0, yanchor="top", xanchor="left", showarrow=False, text=note,
                             font=dict(size=11, color="#444")))
     _paper_axes(fig, (x0, x1), (y0 - 6, y1))
-    plot_w = (width_px or NOMINAL_WIDTH_PX) - 20
+    plot_w = (width_px or fit_width_px or NOMINAL_WIDTH_PX) - 20
     height = int(plot_w * (y1 - y0 + 6) / (x1 - x0)) + 60
     fig.update_layout(title=dict(text=title, x=0.01), shapes=shapes, annotations=annotations,
                       plot_bgcolor=PAPER_BG, paper_bgcolor="white", width=width_px, height=height,
@@ -222,6 +229,7 @@ def median_beats_figure(
     speed_mm_s: float = 50.0,
     gain_mm_mv: float = PAPER_GAIN_MM_MV,
     width_px: int | None = None,
+    fit_width_px: int | None = None,
 ) -> go.Figure:
     """Median (representative) beats of the 12 leads on ECG paper, in the 3×4 arrangement.
 
@@ -239,7 +247,9 @@ def median_beats_figure(
     speed_mm_s, gain_mm_mv : float
         Paper speed and gain (printed). Median beats are usually shown at 50 mm/s.
     width_px : int, optional
-        Figure width; default the column's width (the height is computed for 560 px).
+        Figure width; default the column's width (the height is computed for ``fit_width_px``).
+    fit_width_px : int, optional
+        Expected width (px) when ``width_px`` is not set; default 560 (a 3/5 column).
 
     Returns
     -------
@@ -285,7 +295,7 @@ def median_beats_figure(
     annotations.append(dict(x=x_lo, y=y_lo, yanchor="top", xanchor="left", showarrow=False,
                             text=f"{speed_mm_s:g} mm/s · {gain_mm_mv:g} mm/mV", font=dict(size=11, color="#444")))
     _paper_axes(fig, (x_lo, x_hi), (y_lo - 6, y_hi))
-    height = int(((width_px or 560) - 20) * (y_hi - y_lo + 6) / (x_hi - x_lo)) + 60
+    height = int(((width_px or fit_width_px or 560) - 20) * (y_hi - y_lo + 6) / (x_hi - x_lo)) + 60
     fig.update_layout(title=dict(text=label[:1].upper() + label[1:], x=0.01), shapes=shapes,
                       annotations=annotations, plot_bgcolor=PAPER_BG, width=width_px, height=height,
                       margin=dict(l=10, r=10, t=45, b=15), meta={"source": source})

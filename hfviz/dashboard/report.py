@@ -395,8 +395,17 @@ def card_calibration_status(card: dict) -> str:
     """One sentence on the calibration of a model's absolute risks, from its card (or that the card has none).
 
     Reads ``card["calibration"]``: a string, or a dict with ``status`` / ``summary`` (and
-    optionally ``horizon_months``).
+    optionally ``horizon_months``). A card with a ``recalibration`` and its independent
+    ``validation`` says the absolute risk was recalibrated on an independent synthetic cohort.
     """
+    v = card.get("validation") or {}
+    if card.get("recalibration") and v.get("calibration_cohort") and v.get("after"):
+        cc, vc, after = v["calibration_cohort"], v.get("validation_cohort", {}), v["after"]
+        ici = (after.get("at") or {}).get("60.0", {}).get("ici")
+        return (f"Calibration: the absolute risk was recalibrated on an independent synthetic cohort "
+                f"({cc['n']:,} people, {cc['events']:,} events) and checked on another ({vc.get('n', 0):,} people, "
+                f"{vc.get('events', 0):,} events): calibration slope {after['slope']:.2f} (ideal 1)"
+                + (f", ICI at 60 months {ici:.3f}" if ici is not None else "") + ".")
     cal = card.get("calibration")
     if isinstance(cal, str) and cal.strip():
         return f"Calibration (model card): {cal.strip()}"

@@ -85,7 +85,8 @@ def survival_figure(
     fig.update_layout(title=dict(text="Predicted heart-failure-free survival", x=0.01),
                       xaxis=dict(title="months since ECG", range=[0, horizon_months], dtick=12),
                       yaxis=dict(title="probability HF-free", range=[y_lo, 1.005], tickformat=".0%"),
-                      height=400, margin=dict(l=60, r=20, t=50, b=50), legend=dict(x=0.01, y=0.02),
+                      height=440, margin=dict(l=60, r=20, t=50, b=50),
+                      legend=dict(orientation="h", x=0.0, y=-0.2, yanchor="top"),  # under the plot: wraps on a phone
                       plot_bgcolor="white", meta={"mark": mark})
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
@@ -216,20 +217,23 @@ def km_groups_figure(
     fig.update_xaxes(range=[-2, horizon_months + 2], title_text="months since ECG", showgrid=True, gridcolor="#f4f4f4",
                      row=2, col=1, tickvals=times, showticklabels=True)
     text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
-    fig.update_layout(title=dict(text=text, x=0.01), height=560, plot_bgcolor="white",
-                      margin=dict(l=110, r=20, t=70, b=50), legend=dict(x=0.01, y=0.3, yanchor="bottom"))
+    lines = text.count("<br>") + 1  # the page may break a long title (phone width)
+    fig.update_layout(title=dict(text=text, x=0.01), height=540 + 20 * lines, plot_bgcolor="white",
+                      margin=dict(l=110, r=20, t=30 + 20 * lines, b=50), legend=dict(x=0.01, y=0.3, yanchor="bottom"))
     return fig
 
 
-def calibration_figure(table: pd.DataFrame, *, horizon_months: float, title: str | None = None) -> go.Figure:
-    """Predicted vs observed risk of HF by the horizon, per risk bin.
+def calibration_figure(table: pd.DataFrame | Mapping[str, pd.DataFrame], *, horizon_months: float,
+                       title: str | None = None) -> go.Figure:
+    """Predicted vs observed risk of HF by the horizon, per risk bin (one or several series, e.g. before/after).
 
     Parameters
     ----------
-    table : DataFrame
+    table : DataFrame, or mapping of str to DataFrame
         One row per bin with columns ``predicted`` (mean predicted probability of HF by the
         horizon), ``observed`` (1 − KM survival at the horizon) and optionally ``observed_lower``,
-        ``observed_upper`` (95 % CI) and ``n``.
+        ``observed_upper`` (95 % CI) and ``n``. A mapping draws one series per entry (legend
+        label -> table), e.g. ``{"before recalibration": ..., "after recalibration": ...}``.
     horizon_months : float
         The horizon, for the labels.
     title : str, optional
@@ -238,29 +242,39 @@ def calibration_figure(table: pd.DataFrame, *, horizon_months: float, title: str
     Returns
     -------
     plotly.graph_objects.Figure
-        A diagonal reference line (role ``"ideal"``) and the bins (role ``"calibration"``).
+        A diagonal reference line (role ``"ideal"``) and one trace of bins per series (role
+        ``"calibration"``, ``meta.series`` its label); both axes share one range.
     """
-    pred = table["predicted"].to_numpy(float)
-    obs = table["observed"].to_numpy(float)
-    hi = float(np.nanmax(np.concatenate([pred, obs, table.get("observed_upper", pd.Series([0.0])).to_numpy(float)])))
+    tables = {"risk bins": table} if isinstance(table, pd.DataFrame) else dict(table)
+    colours = ("#d7301f",) if len(tables) == 1 else ("#969696", "#d7301f") + GROUP_COLOURS
+    hi = 0.0
+    for tab in tables.values():
+        cols = [c for c in ("predicted", "observed", "observed_upper") if c in tab]
+        hi = max(hi, float(np.nanmax(tab[cols].to_numpy(float))) if len(tab) else 0.0)
     hi = min(1.0, max(hi * 1.1, 0.02))
-    err = None
-    if {"observed_lower", "observed_upper"} <= set(table.columns):
-        err = dict(type="data", symmetric=False, array=table["observed_upper"].to_numpy(float) - obs,
-                   arrayminus=obs - table["observed_lower"].to_numpy(float), color="#888")
-    n_text = [f"n={int(v)}" for v in table["n"]] if "n" in table else None
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line=dict(color="#aaa", dash="dash"),
                              name="perfect calibration", meta={"role": "ideal"}))
-    fig.add_trace(go.Scatter(x=pred, y=obs, mode="markers+lines", error_y=err, name="risk bins",
-                             marker=dict(size=9, color="#d7301f"), text=n_text, meta={"role": "calibration"},
-                             hovertemplate="predicted %{x:.1%}, observed %{y:.1%} %{text}<extra></extra>"))
+    for k, (name, tab) in enumerate(tables.items()):
+        pred = tab["predicted"].to_numpy(float)
+        obs = tab["observed"].to_numpy(float)
+        err = None
+        if {"observed_lower", "observed_upper"} <= set(tab.columns):
+            err = dict(type="data", symmetric=False, array=tab["observed_upper"].to_numpy(float) - obs,
+                       arrayminus=obs - tab["observed_lower"].to_numpy(float), color="#888")
+        n_text = [f"n={int(v)}" for v in tab["n"]] if "n" in tab else None
+        colour = colours[k % len(colours)]
+        fig.add_trace(go.Scatter(x=pred, y=obs, mode="markers+lines", error_y=err, name=name,
+                                 marker=dict(size=9 if k == len(tables) - 1 else 7, color=colour),
+                                 line=dict(color=colour), text=n_text, meta={"role": "calibration", "series": name},
+                                 hovertemplate=f"{name}: predicted %{{x:.1%}}, observed %{{y:.1%}} %{{text}}"
+                                               "<extra></extra>"))
     fig.update_layout(title=dict(text=title or f"Calibration at {horizon_months:g} months", x=0.01),
                       xaxis=dict(title=f"predicted P(HF by {horizon_months:g} months)", range=[0, hi],
-                                 tickformat=".0%"),
+                                 tickformat=".0%", constrain="domain"),
                       yaxis=dict(title="observed (Kaplan–Meier)", range=[0, hi], tickformat=".0%",
-                                 scaleanchor="x"),
-                      height=420, width=460, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor="white",
+                                 scaleanchor="x", constrain="domain"),  # square plot, never a stretched range
+                      height=420, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor="white",
                       legend=dict(x=0.01, y=0.99))
     return fig
 
@@ -272,8 +286,13 @@ def risk_histogram_figure(
     cutoffs: Mapping[str, float] | None = None,
     cohort_label: str = "cohort",
     patient_label: str = "this ECG",
+    patient_name: str | None = None,
 ) -> go.Figure:
     """Histogram of the cohort's predicted log-risk with the current patient marked.
+
+    The group cut-off labels sit above the plot area (staggered when two are close); the
+    patient's label sits inside it, at the top, on the side of its line with more room, so
+    the two never overlap.
 
     Parameters
     ----------
@@ -281,34 +300,54 @@ def risk_histogram_figure(
         Predicted log-risk of every cohort member.
     patient_log_risk : float, optional
         The current patient's log-risk; drawn as a red vertical line.
-    cutoffs : mapping of str to float, optional
+    cutoffs : mapping of str to float
         Risk-group boundaries (label -> log-risk), drawn as dotted lines.
     cohort_label, patient_label : str
         Names used in the title and the marker.
+    patient_name : str, optional
+        The ECG's name, written under ``patient_label`` (shortened to 32 characters; the
+        full name on hover).
 
     Returns
     -------
     plotly.graph_objects.Figure
         A histogram trace (role ``"histogram"``) and, when given, a patient marker shape and
-        annotation (``layout.meta["patient_log_risk"]``).
+        annotation (``layout.meta["patient_log_risk"]``). Annotations carry ``name``
+        ``"cutoff"`` or ``"patient"``.
     """
     v = np.asarray(cohort_log_risk, dtype=float)
     fig = go.Figure(go.Histogram(x=v, nbinsx=40, marker_color="#9ecae1", name=cohort_label,
                                  meta={"role": "histogram"},
                                  hovertemplate="log-risk %{x}: %{y} people<extra></extra>"))
+    finite = v[np.isfinite(v)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if patient_log_risk is not None:
+        lo, hi = min(lo, float(patient_log_risk)), max(hi, float(patient_log_risk))
+    span = max(hi - lo, 1e-9)
     shapes, annotations = [], []
-    for label, c in (cutoffs or {}).items():
+    last_x, level = None, 0
+    for label, c in sorted((cutoffs or {}).items(), key=lambda kv: kv[1]):
+        level = 1 - level if last_x is not None and (c - last_x) < 0.12 * span else 0
+        last_x = c
         shapes.append(dict(type="line", x0=c, x1=c, yref="paper", y0=0, y1=1,
                            line=dict(color="#555", dash="dot", width=1)))
         annotations.append(dict(x=c, y=1.0, yref="paper", text=label, showarrow=False, yanchor="bottom",
-                                font=dict(size=10, color="#555")))
+                                yshift=2 + 13 * level, font=dict(size=10, color="#555"), name="cutoff"))
     if patient_log_risk is not None:
         p = float(patient_log_risk)
+        right_side = p < lo + 0.6 * span  # write the label where there is more room
+        text = f"<b>{patient_label}</b>"
+        if patient_name:
+            short = patient_name if len(patient_name) <= 32 else patient_name[:31] + "…"
+            text += f"<br>{short}"
         shapes.append(dict(type="line", x0=p, x1=p, yref="paper", y0=0, y1=1, line=dict(color="#d7301f", width=3)))
-        annotations.append(dict(x=p, y=0.92, yref="paper", text=f"<b>{patient_label}</b>", showarrow=True,
-                                arrowhead=2, ax=40, ay=-20, font=dict(color="#d7301f")))
-    fig.update_layout(title=dict(text=f"Predicted log-risk in the {cohort_label}", x=0.01),
+        annotations.append(dict(x=p, y=0.97, yref="paper", text=text, showarrow=False, yanchor="top",
+                                xanchor="left" if right_side else "right", xshift=6 if right_side else -6,
+                                align="left" if right_side else "right", font=dict(color="#d7301f", size=11),
+                                bgcolor="rgba(255,255,255,0.85)", hovertext=patient_name or patient_label,
+                                name="patient"))
+    fig.update_layout(title=dict(text=f"Predicted log-risk<br>in the {cohort_label}", x=0.01),
                       xaxis_title="predicted log-risk", yaxis_title="people", shapes=shapes,
-                      annotations=annotations, height=360, bargap=0.05, margin=dict(l=60, r=20, t=60, b=50),
+                      annotations=annotations, height=400, bargap=0.05, margin=dict(l=60, r=20, t=105, b=50),
                       plot_bgcolor="white", meta={"patient_log_risk": patient_log_risk})
     return fig
