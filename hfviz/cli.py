@@ -128,7 +128,7 @@ def _cmd_pretrain(args) -> int:
     from hfviz.training.config import PretrainConfig, config_values
     from hfviz.training.protocol import load_training_set
     from hfviz.training.text import embed_table, load_precomputed
-    from hfviz.training.train import pretrain
+    from hfviz.training.pretrain import pretrain
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -16,15 +16,13 @@ from hfviz.training.text import embed_table, load_precomputed, texts_for_ecg
 from hfviz.training.train import (
     FinetuneConfig,
     PretrainConfig,
-    alignment_loss,
     embed,
     finetune,
     init_head_from_probe,
-    load_pretrained,
     mask_leads,
-    pretrain,
     stratified_batches,
 )
+from hfviz.training.pretrain import alignment_loss, load_pretrained, pretrain
 
 torch.set_num_threads(1)
 TINY = ModelConfig(block_channels=(4, 8, 8, 8, 8), lead_heads=2, lead_mlp_ratio=1, embed_dim=32,

@@ -23,11 +23,11 @@ import torch
 from hfviz.data.dataset import Dataset, load_dataset
 from hfviz.risk import survival as sv
 from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.training.pretrain import load_pretrained
 from hfviz.training.train import (
     FinetuneConfig,
     finetune,
     init_head_from_probe,
-    load_pretrained,
     log,
     normalise_beats,
     predict,

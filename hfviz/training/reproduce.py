@@ -40,7 +40,8 @@ from hfviz.training.protocol import (
     summarise,
 )
 from hfviz.training.simulated import preset_size, simulate_dataset
-from hfviz.training.train import finetune, load_pretrained, log, predict
+from hfviz.training.pretrain import load_pretrained
+from hfviz.training.train import finetune, log, predict
 
 __all__ = ["ReproduceConfig", "ensure_dataset", "pretrain_checkpoint", "build_shipped_model", "reproduce",
            "standard_variants", "pretrain_all", "run_evaluation", "evaluation_config_note"]
@@ -105,7 +106,7 @@ def _pretrain_task(rc: ReproduceConfig, align: str) -> Path:
 def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     """Pretrain (or resume / reuse) on the simulated report corpus; return the checkpoint path."""
     from hfviz.training.text import embed_table
-    from hfviz.training.train import pretrain
+    from hfviz.training.pretrain import pretrain
 
     ckpt = Path(rc.runs_dir) / pretrain_checkpoint_name(rc, align)
     if ckpt.is_file() and int(torch.load(ckpt, weights_only=True, map_location="cpu").get("epoch", 0)) >= rc.pretrain_epochs:

@@ -45,19 +45,6 @@ __all__ = [  # the configs live in hfviz.training.config; re-exported here next 
     "stratified_batches", "finetune",
 ]
 
-#: Names defined in hfviz.training.pretrain and importable from here as before (loaded on first use:
-#: pretrain imports this module's helpers, so a top-level import would be circular).
-_PRETRAIN_NAMES = ("Projection", "alignment_loss", "pretrain", "load_pretrained")
-
-
-def __getattr__(name: str):
-    if name in _PRETRAIN_NAMES:
-        from hfviz.training import pretrain as _pretraining
-
-        return getattr(_pretraining, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def normalise_beats(beats_mv: np.ndarray) -> np.ndarray:
     """Padded median beats in mV (N, 12, 608) -> per-lead z-scored float32 (N, 12, 608)."""
     from hfviz.ecg.signal import normalise

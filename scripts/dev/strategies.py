@@ -21,7 +21,8 @@ import torch
 
 from hfviz.risk.survival import concordance_index
 from hfviz.training.protocol import cv_folds, fit_measurement_cox, inner_split, load_training_set, measurement_table
-from hfviz.training.train import FinetuneConfig, finetune, load_pretrained, predict
+from hfviz.training.pretrain import load_pretrained
+from hfviz.training.train import FinetuneConfig, finetune, predict
 
 
 def strategy_config(name: str, seed: int) -> FinetuneConfig:
