@@ -316,18 +316,14 @@ def time_page_switches(root, upload: list[tuple[str, bytes]], *, models_dir: str
     """
     import os
 
-    from streamlit.testing.v1 import AppTest
-
+    from hfviz.dashboard import ui
     from hfviz.dashboard.settings import MODELS_DIR_ENV
-    from hfviz.dashboard.ui import K_UPLOAD
 
     old = os.environ.get(MODELS_DIR_ENV)
     if models_dir:
         os.environ[MODELS_DIR_ENV] = models_dir
     try:
-        at = AppTest.from_file(str(root / "app.py"), default_timeout=120).run()
-        at.switch_page("pages/1_Patient.py").run()
-        at.file_uploader(key=K_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in upload]).run()
+        at = ui.scripted_session(root, upload)
         pages = sorted(p.name for p in (root / "pages").glob("*.py"))
         for p in pages:  # first visits: compute and cache what each page needs
             at.switch_page(f"pages/{p}").run()
