@@ -25,7 +25,7 @@ from hfviz.data.dataset import load_dataset
 from hfviz.jsonutil import json_default
 from hfviz.risk import survival as sv
 from hfviz.risk.calibration import CALIBRATION_TIMES, calibration_metrics, fit_recalibration
-from hfviz.risk.model import load_risk_model, model_files, sha256_file
+from hfviz.risk.model import card_markdown, load_risk_model, model_files, sha256_file
 from hfviz.training.train import normalise_beats
 
 #: Columns of the shipped validation predictions.
@@ -100,8 +100,6 @@ def attach_validation(cohort: str, calibration_dir: str | Path, validation_dir: 
     ``recalibration`` and ``validation`` to ``models/<cohort>.card.json`` (the weights and other
     files are untouched). Returns the validation report.
     """
-    from hfviz.risk.model import card_markdown
-
     d = Path(models_dir)
     model = load_risk_model(cohort, d)
     cal, val = score_dataset(model, calibration_dir), score_dataset(model, validation_dir)
