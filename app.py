@@ -12,6 +12,7 @@ import streamlit as st
 
 from hfviz.dashboard import report as report
 from hfviz.dashboard import ui
+from hfviz.risk.groups import COHORTS
 
 st.set_page_config(page_title=ui.PAGE_TITLE, page_icon=ui.PAGE_ICON, layout="wide")  # a local icon: no CDN request
 
@@ -34,8 +35,8 @@ def home() -> None:
         "and captum attributions drawn over every lead."
     )
     st.subheader("Models")
-    cols = st.columns(len(ui.COHORTS))
-    for col, cohort in zip(cols, ui.COHORTS):
+    cols = st.columns(len(COHORTS))
+    for col, cohort in zip(cols, COHORTS):
         with col:
             model = ui.get_model(cohort, show_error=False)
             st.markdown(f"**{ui.cohort_label(cohort, model)}**")

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard_fixtures import build_model_dir, predictions_csv, wfdb_pair
 from hfviz.risk import explain
 from hfviz.dashboard import sources, ui
+from hfviz.risk.groups import COHORTS
 from hfviz.risk.model import load_risk_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +175,7 @@ def test_switching_cohort_changes_percentile_consistently(app, models_dir):
         assert float(m["log-risk"]) == pytest.approx(log_risk, abs=5e-4)
         assert float(m["percentile"]) == pytest.approx(model.percentile(log_risk), abs=0.5)
         sentence = next(md.value for md in app.markdown if "higher than" in md.value)
-        assert ui.COHORTS[cohort] in sentence
+        assert COHORTS[cohort] in sentence
         shown.setdefault(cohort, []).append((m["log-risk"], m["percentile"]))
     assert shown["mi"][0] == shown["mi"][1]  # back to the first cohort: the same numbers
     assert shown["mi"][0] != shown["hyp"][0]
