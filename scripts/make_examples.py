@@ -8,11 +8,18 @@ lines, then ``time_s`` and the 12 leads in mV)::
 
 Every file says in its name and comments that it is synthetic. The output is deterministic
 (fixed seeds), so re-running reproduces the committed files.
+
+Besides the ECGs it writes ``truth.json`` (per example: conditions, seed, age, sex, the
+simulator's true intervals, the true log-hazard of the synthetic cohorts' hazard model --
+``ecg_log_hazard`` is its ECG part, ``true_log_hazard`` adds age and sex, see
+:mod:`hfviz.synthetic.cohorts` -- and the criteria of :mod:`hfviz.ecg.criteria` the written
+file meets) and ``README.md`` (the table the app reads its example descriptions from).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -21,16 +28,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository root (hfviz is not installed); never tests/
 
-from hfviz.ecg.record import LEADS  # noqa: E402
-from hfviz.synthetic.reports import make_report  # noqa: E402
-from hfviz.synthetic.simulate import FS_HZ, simulate  # noqa: E402
+from hfviz.ecg.criteria import CRITERIA, evaluate_criteria
+from hfviz.ecg.io import read_ecg
+from hfviz.ecg.prepare import prepare
+from hfviz.ecg.record import LEADS
+from hfviz.synthetic.cohorts import demographic_log_hazard, ecg_log_hazard
+from hfviz.synthetic.reports import make_report
+from hfviz.synthetic.simulate import FS_HZ, simulate
 
 #: name -> (conditions, seed, age, sex)
 EXAMPLES: dict[str, tuple[tuple[str, ...], int, int, str]] = {
-    "synthetic_normal": (("normal",), 101, 45, "F"),
+    "synthetic_normal": (("normal",), 105, 45, "F"),
     "synthetic_lbbb": (("lbbb",), 102, 71, "M"),
-    "synthetic_lvh": (("lvh",), 113, 66, "M"),
-    "synthetic_anterior_mi": (("mi_anterior",), 104, 63, "M"),
+    "synthetic_lvh": (("lvh",), 105, 66, "M"),
+    "synthetic_anterior_mi": (("mi_anterior",), 102, 63, "M"),
     "synthetic_af": (("af",), 105, 74, "F"),
     "synthetic_long_qt": (("long_qt",), 106, 58, "F"),
 }
@@ -50,8 +61,8 @@ def write_example(out: Path, name: str, conditions, seed: int, age: int, sex: st
         f"Age: {age}",
         f"Sex: {'Male' if sex == 'M' else 'Female'}",
         f"report (synthetic): {report}",
-        f"truth: HR {truth['hr_bpm']:.0f} bpm, QRS {truth['qrs_ms']:.0f} ms, QT {truth['qt_ms']:.0f} ms, "
-        f"QTc(Bazett) {truth['qtc_bazett_ms']:.0f} ms, axis {truth['qrs_axis_deg']:.0f} deg",
+        (f"truth: HR {truth['hr_bpm']:.0f} bpm, QRS {truth['qrs_ms']:.0f} ms, QT {truth['qt_ms']:.0f} ms, "
+         f"QTc(Bazett) {truth['qtc_bazett_ms']:.0f} ms, axis {truth['qrs_axis_deg']:.0f} deg"),
     ]
     wfdb.wrsamp(
         name,
@@ -67,12 +78,73 @@ def write_example(out: Path, name: str, conditions, seed: int, age: int, sex: st
     )
     t = np.arange(sig.shape[1]) / FS_HZ
     with open(out / f"{name}.csv", "w", newline="\n") as fh:
-        for c in comments:
-            fh.write(f"# {c}\n")
+        fh.writelines(f"# {c}\n" for c in comments)
         fh.write("time_s," + ",".join(f"{lead} (mV)" for lead in LEADS) + "\n")
-        for k in range(sig.shape[1]):
-            fh.write(f"{t[k]:.3f}," + ",".join(f"{v:.3f}" for v in sig[:, k]) + "\n")
-    return {"name": name, "report": report, "codes": codes, **{k: truth[k] for k in ("hr_bpm", "qrs_ms", "qt_ms")}}
+        fh.writelines(f"{t[k]:.3f}," + ",".join(f"{v:.3f}" for v in sig[:, k]) + "\n" for k in range(sig.shape[1]))
+    eta_ecg, eta_demo = ecg_log_hazard(truth), demographic_log_hazard(age, sex)
+    return {
+        "name": name,
+        "report": report,
+        "codes": codes,
+        "conditions": list(truth["conditions"]) or ["normal"],
+        "seed": seed,
+        "age": age,
+        "sex": sex,
+        "noise_level": NOISE_LEVEL,
+        **{k: round(float(truth[k]), 1) for k in ("hr_bpm", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qrs_axis_deg")},
+        "pr_ms": round(float(truth["pr_ms"]), 1) if truth["rhythm"] == "sinus" else None,
+        "fqrs_index": round(float(truth["fqrs_index"]), 3),
+        "ecg_log_hazard": round(eta_ecg, 6),
+        "demographic_log_hazard": round(eta_demo, 6),
+        "true_log_hazard": round(eta_ecg + eta_demo, 6),
+    }
+
+
+def criteria_met(out: Path, name: str, sex: str) -> list[str]:
+    """Keys of :data:`hfviz.ecg.criteria.CRITERIA` the written WFDB record meets."""
+    prepared = prepare(read_ecg([out / f"{name}.hea", out / f"{name}.dat"]))
+    return [key for key, r in evaluate_criteria(prepared, sex=sex).items() if r.met]
+
+
+#: One line per example for the README table: what a reader should see.
+DESCRIPTIONS = {
+    "synthetic_normal": "normal sinus rhythm",
+    "synthetic_lbbb": "complete left bundle branch block (QRS ≥ 120 ms, QS in V1, broad notched R in I, aVL, V5–V6 "
+                      "without q, discordant ST-T)",
+    "synthetic_lvh": "left ventricular hypertrophy (Sokolow–Lyon ≥ 3.5 mV) with lateral strain",
+    "synthetic_anterior_mi": "old anterior myocardial infarction (Q waves / QS complexes in V1–V4)",
+    "synthetic_af": "atrial fibrillation (no P waves, irregularly irregular RR, fibrillatory baseline)",
+    "synthetic_long_qt": "long QT interval",
+}
+
+README_HEAD = """# Example ECGs — SYNTHETIC
+
+Every file in this folder is a **synthetic** 12-lead ECG made by the project's dipole
+simulator (`hfviz.synthetic`); none comes from a real person. They exist so the app can be
+demonstrated offline and so uploads can be tried in two formats.
+
+| name | what it shows | true ECG log-hazard | true log-hazard (with age, sex) | criteria met (`hfviz.ecg.criteria`) |
+|---|---|---|---|---|
+"""
+
+README_TAIL = """
+*True log-hazard* is the simulator's ground truth under the synthetic cohorts' hazard model
+(`hfviz.synthetic.cohorts`): the ECG part `eta_ecg` (wide QRS, LBBB, LVH and strain, AF, Q-wave
+infarcts, QTc, heart rate, low voltage, fragmentation, T-wave changes) and `eta_ecg + eta_demo`
+(adding 0.05 per year over 60 and 0.30 for men). A higher value means a higher synthetic risk of
+heart failure; the values are also in `truth.json` (with the seed, age, sex and true intervals)
+for tests and scripts. *Criteria met* lists the published criteria that the project's own
+measurements find on the file (`docs/simulator_vs_real.md` has the rules and how often each
+simulated condition meets them).
+
+Each ECG is stored twice: as a WFDB record (`.hea` + `.dat`, format 16, 1 µV per unit,
+500 Hz, 10 s; upload both files together) and as a CSV (`#` comment lines, then `time_s` and
+the 12 leads in mV). The header comments / CSV comments carry the simulator's ground truth
+(heart rate, QRS, QT, QTc, axis) and a synthetic report.
+
+Regenerate them (deterministic) with `python scripts/make_examples.py`; it rewrites this file
+and `truth.json` too.
+"""
 
 
 def main(argv=None) -> int:
@@ -80,9 +152,22 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "examples")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, dict] = {}
+    rows = []
     for name, (cond, seed, age, sex) in EXAMPLES.items():
         info = write_example(args.out, name, cond, seed, age, sex)
-        print(f"{name}: {info['report']}")
+        info["criteria_met"] = criteria_met(args.out, name, sex)
+        truth[name] = {k: v for k, v in info.items() if k not in ("name", "codes")}
+        met = ", ".join(CRITERIA[k].name for k in info["criteria_met"]) or "none"
+        rows.append(f"| `{name}` | {DESCRIPTIONS[name]} | {info['ecg_log_hazard']:+.2f} | "
+                    f"{info['true_log_hazard']:+.2f} | {met} |")
+        print(f"{name}: {info['report']} | eta_ecg {info['ecg_log_hazard']:+.3f} | criteria: {met}")
+    doc = {"synthetic": True,
+           "note": "SYNTHETIC examples: simulator ground truth; true_log_hazard = ecg_log_hazard + "
+                   "demographic_log_hazard (hfviz.synthetic.cohorts hazard model)",
+           "examples": truth}
+    (args.out / "truth.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    (args.out / "README.md").write_text(README_HEAD + "\n".join(rows) + "\n" + README_TAIL)
     return 0
 
 

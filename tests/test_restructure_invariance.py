@@ -1,4 +1,9 @@
-"""The regrouped package scores the bundled examples exactly as the flat package did."""
+"""The shipped models score the bundled examples bit-identically to the recorded log-risks.
+
+``tests/data/example_log_risks.json`` was first recorded before the package was regrouped; it was
+re-recorded (same models, torch on 1 thread) when ``scripts/make_examples.py`` regenerated the LBBB,
+normal, LVH and anterior-MI examples after the LBBB simulator change (see its ``recorded_from``).
+"""
 
 import json
 from pathlib import Path

@@ -110,7 +110,10 @@ def _depolarisation(p: dict[str, Any], cond: set[str], age: float, rng: np.rando
     if "left_axis" in cond:
         p["axis_target_deg"] = _u(rng, -75, -38)
     else:
-        p["axis_target_deg"] = float(np.clip(rng.normal(48 - 0.3 * (age - 55), 20), -20, 90))
+        axis = float(np.clip(rng.normal(48 - 0.3 * (age - 55), 20), -20, 90))
+        if "lbbb" in cond:  # leftward activation: axis -25..+30 deg (R in I and aVL); same draw, mapped
+            axis = 0.5 * (axis - 48.0) + 5.0
+        p["axis_target_deg"] = axis
     p["horizontal_rot_deg"] = float(rng.normal(0, 10))
     p["lvh_sokolow_target_mv"] = _u(rng, 3.9, 5.3) if "lvh" in cond else None
     p["lvh_strain"] = bool("lvh" in cond and rng.random() < 0.7)

@@ -198,11 +198,11 @@ def _conduction_waves(cond: set[str], d: float) -> list[Wave]:
     """QRS waves of normal conduction, LBBB or RBBB, before orientation and scaling."""
     qrs: list[Wave] = []
     if "lbbb" in cond:
-        # septum activated right-to-left: no septal q in I/V6; slow broad leftward-posterior
-        # activation with a mid-QRS notch; deep QS/rS in V1.
-        qrs.append(("QRS_initial", np.array([0.45, 0.08, 0.55]), 0.15 * d, 0.15 * d, 0.15 * d))
-        qrs.append(("QRS_lbbb_1", np.array([0.85, 0.10, 0.75]), 0.40 * d, 0.24 * d, 0.20 * d))
-        qrs.append(("QRS_lbbb_2", np.array([1.05, -0.15, 0.85]), 0.74 * d, 0.22 * d, 0.26 * d))
+        # septum activated right-to-left, then the left ventricle slowly through the muscle:
+        # two broad overlapping leftward-posterior lobes. Their sum is one broad R in I, aVL,
+        # V5, V6 with a single mid-QRS notch or slur (no septal q) and a deep QS in V1-V3.
+        qrs.append(("QRS_lbbb_1", np.array([1.10, 0.12, 0.63]), 0.34 * d, 0.34 * d, 0.31 * d))
+        qrs.append(("QRS_lbbb_2", np.array([1.15, -0.12, 1.15]), 0.69 * d, 0.31 * d, 0.31 * d))
         return qrs
     dn = min(d, 100.0) if "rbbb" in cond else d  # RBBB: normal left activation, then delay
     qrs.append(("QRS_septal", _SEPTAL, 0.17 * dn, 0.17 * dn, 0.17 * dn))
