@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from hfviz.dashboard import model_card, ui
 from hfviz.dashboard import report as report
-from hfviz.dashboard import ui
 from hfviz.risk.groups import COHORTS
 
 st.set_page_config(page_title=ui.PAGE_TITLE, page_icon=ui.PAGE_ICON, layout="wide")  # a local icon: no CDN request
@@ -49,10 +49,11 @@ def home() -> None:
             preds = model.cohort_predictions
             lines = [f"- parameters: {n_par:,}",
                      f"- held-out people: {len(preds):,}, events: {int(preds['event'].sum()):,}",
-                     f"- training data: {report.card_training_data(card)}"]
-            c = report.card_c_index(card)
+                     f"- training data: {model_card.card_training_data(card)}"]
+            c = model_card.card_c_index(card)
             if c is not None:
-                lines.append(f"- held-out C-index: {c[0]:.3f} (95 % CI {c[1]:.3f}–{c[2]:.3f}), as on Cohort and Model card")
+                lines.append(f"- C-index on the cross-validation held-out fold: {c[0]:.3f} (95 % CI {c[1]:.3f}–{c[2]:.3f}), "
+                             "as on the Model card")
             st.markdown("\n".join(lines))
     st.subheader("How to start")
     st.markdown(
@@ -63,7 +64,11 @@ def home() -> None:
         "GradientSHAP) over each lead, agreement between methods, CSV export.\n"
         "4. **Cohort**: Kaplan–Meier curves by predicted risk group, log-rank test, hazard ratio, C-index with CI, "
         "calibration — for the shipped model or your own predictions CSV.\n"
-        "5. **Model card**: architecture, training data, metrics, intended use and limits.\n\n"
+        "5. **Model card**: architecture, training data, metrics, intended use and limits.\n"
+        "6. **Compare**: two ECGs side by side (e.g. the same patient a year apart, any mix of formats) — the change "
+        "in risk, which leads and parts of the beat moved it, the measurements' differences, a compare report.\n"
+        "7. **Batch**: many files or a zip at once → a sortable table of risks with failures named, CSV download; "
+        "open any row in the Patient or Compare view.\n\n"
         "Uploaded files are read in memory and never written to disk. Everything runs offline."
     )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from dashboard_fixtures import build_model_dir
-from hfviz.dashboard import report, validation
+
+from hfviz.dashboard import model_card, validation
 from hfviz.risk import survival
 from hfviz.risk.model import load_risk_model
 
@@ -50,7 +50,7 @@ def test_model_without_validation_has_no_tables_and_says_its_risk_is_not_recalib
     assert validation.validation_facts(hyp.card) is None and validation.calibration_metrics_frame(hyp.card) is None
     assert validation.validation_c_index(hyp.card) is None and validation.calibration_verdict(hyp.card) is None
     assert "not recalibrated" in validation.absolute_risk_note(hyp)
-    assert "uncalibrated" in report.card_calibration_status(hyp.card)
+    assert "uncalibrated" in model_card.card_calibration_status(hyp.card)
 
 
 def test_validation_tables_have_human_labels_and_the_cards_numbers(models):
@@ -74,7 +74,7 @@ def test_validation_tables_have_human_labels_and_the_cards_numbers(models):
 
 def test_patient_calibration_sentence_says_recalibrated_on_an_independent_synthetic_cohort(models):
     mi, _ = models
-    sentence = report.card_calibration_status(mi.card)
+    sentence = model_card.card_calibration_status(mi.card)
     cc = mi.card["validation"]["calibration_cohort"]
     assert "recalibrated on an independent synthetic cohort" in sentence
     assert f"{cc['n']:,} people, {cc['events']:,} events" in sentence

@@ -1,138 +1,29 @@
-"""Tables and the self-contained HTML export of one patient's view, and the model card's tables.
+"""What the reports say: tables and words of the Patient page, its printable report and the Compare report.
 
-:func:`patient_report_html` writes the Patient page (from :mod:`hfviz.risk.assess`) as a single
-HTML file with plotly.js embedded inline, so it opens offline (a laptop at a clinical meeting)
-— no network request of any kind.
+:func:`patient_report` (the Patient page's download) and
+:func:`compare_report_html` (the Compare page's) write one HTML file each, laid out for print
+by :mod:`hfviz.dashboard.report_html`: self-contained (plotly.js inline), offline — no
+network request of any kind — and two to three landscape pages on A4 or Letter when printed.
+Everything is in words: human labels, no program keys, no raw dicts; synthetic is said so.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
-import json
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
 
+from hfviz.dashboard import report_html as doc
+from hfviz.dashboard.model_card import card_calibration_status, card_training_data
+from hfviz.dashboard.uploads import format_words
+from hfviz.dashboard.words import human_label, value_text
+from hfviz.ecg.signal import FS_HZ, R_OFFSET
 from hfviz.risk.assess import NOT_FOR_CLINICAL_USE, PatientRisk
 
-
-def _fig_html(fig: go.Figure, *, first: bool) -> str:
-    return pio.to_html(fig, include_plotlyjs=True if first else False, full_html=False,
-                       config={"displaylogo": False, "responsive": True})
-
-
-def _table_html(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, border=0, classes="tbl", escape=True, na_rep="—")
-
-
-def patient_report_html(
-    *,
-    title: str,
-    record_info: dict[str, Any],
-    risk: PatientRisk,
-    ecg_figure: go.Figure,
-    survival_figure: go.Figure,
-    measurements: pd.DataFrame,
-    top_attributions: pd.DataFrame | None = None,
-    attribution_label: str = "",
-    model_info: dict[str, Any] | None = None,
-) -> str:
-    """A self-contained HTML page of one patient's view.
-
-    Parameters
-    ----------
-    title : str
-        Page heading (e.g. the file name).
-    record_info : dict
-        What was parsed (format, rate, duration, …), shown as a small table.
-    risk : PatientRisk
-        From :func:`assess`.
-    ecg_figure, survival_figure : plotly Figure
-        The 12-lead paper plot and the survival curve.
-    measurements : DataFrame
-        Measurement table as shown on the page.
-    top_attributions : DataFrame, optional
-        From :func:`hfviz.risk.explain_summary.top_segments`.
-    attribution_label : str
-        Method and baseline of ``top_attributions``.
-    model_info : dict, optional
-        Model name, parameter count, weights sha256, training data.
-
-    Returns
-    -------
-    str
-        A complete HTML document (UTF-8), plotly.js inline, no external references.
-    """
-    esc = html.escape
-    now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    info_df = pd.DataFrame({"field": list(record_info), "value": [str(v) for v in record_info.values()]})
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{esc(title)} — hfviz report</title>",
-        "<style>body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1250px}"
-        ".notice{background:#fff3cd;border:1px solid #e0c060;padding:10px 14px;border-radius:6px;margin:12px 0}"
-        ".risk{display:flex;gap:28px;margin:12px 0}.risk div{background:#f6f6f6;padding:10px 16px;border-radius:6px}"
-        ".risk b{display:block;font-size:1.5em}.tbl{border-collapse:collapse;margin:8px 0}"
-        ".tbl td,.tbl th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}h2{margin-top:28px}</style>",
-        "</head><body>",
-        f"<h1>{esc(title)}</h1>",
-        f"<div class='notice'><b>Synthetic-data research model.</b> {esc(NOT_FOR_CLINICAL_USE)}</div>",
-        f"<p>Report generated {esc(now)} by hfviz. Cohort: {esc(risk.cohort_label)}.</p>",
-        "<h2>Risk</h2><div class='risk'>",
-        f"<div>log-risk<b>{risk.log_risk:+.3f}</b></div>",
-        f"<div>percentile<b>{risk.percentile:.0f}</b></div>",
-        f"<div>risk group<b>{esc(risk.group)}</b></div>",
-        f"<div>HF-free at 5 years<b>{risk.survival_at(60):.1%}</b></div></div>",
-        f"<p>{esc(risk.sentence)}</p>",
-        "<h2>12-lead ECG</h2>",
-        _fig_html(ecg_figure, first=True),
-        "<h2>Predicted heart-failure-free survival</h2>",
-        _fig_html(survival_figure, first=False),
-        "<h2>Measurements</h2>", _table_html(measurements),
-        "<h2>What was read</h2>", _table_html(info_df),
-    ]
-    if top_attributions is not None and len(top_attributions):
-        parts += [f"<h2>Top attributions</h2><p>{esc(attribution_label)}; times relative to the median beat "
-                  "start; positive values raise the predicted risk.</p>", _table_html(top_attributions.round(4))]
-    if model_info:
-        m_df = pd.DataFrame({"field": list(model_info), "value": [str(v) for v in model_info.values()]})
-        parts += ["<h2>Model</h2>", _table_html(m_df)]
-    parts += [f"<div class='notice'>{esc(NOT_FOR_CLINICAL_USE)}</div>", "</body></html>"]
-    return "\n".join(parts)
-
-
-def architecture_table(net: Any) -> pd.DataFrame:
-    """The network's modules with their parameter counts (for the model card).
-
-    Parameters
-    ----------
-    net : torch.nn.Module
-        The network (e.g. :class:`hfviz.risk.network.DualAttentionNet`).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``module``, ``type``, ``parameters``; one row per top-level child plus a total.
-    """
-    from hfviz.risk.network import count_parameters
-
-    rows = []
-    for name, child in net.named_children():
-        rows.append({"module": name, "type": type(child).__name__,
-                     "parameters": count_parameters(child)})
-    own = sum(p.numel() for p in net.parameters(recurse=False))
-    if own:
-        rows.append({"module": "(own parameters)", "type": "", "parameters": int(own)})
-    rows.append({"module": "total", "type": type(net).__name__, "parameters": count_parameters(net)})
-    return pd.DataFrame(rows)
-
-
-_MEASUREMENT_NAMES = {
+MEASUREMENT_NAMES = {
     "heart_rate_bpm": "Heart rate",
     "pr_ms": "PR interval",
     "p_ms": "P duration",
@@ -180,7 +71,7 @@ def measurements_frame(measurements: dict[str, Any], device: dict[str, Any] | No
         fmt = "{:.2f}" if unit == "mV" else "{:.0f}"
         diff, flag = cmp.get(key, (None, None))
         rows.append({
-            "measurement": _MEASUREMENT_NAMES.get(key, key),
+            "measurement": MEASUREMENT_NAMES.get(key, key),
             "value": "—" if val is None else fmt.format(val),
             "unit": unit,
             "from the file": "" if key not in dev else fmt.format(dev[key]),
@@ -196,7 +87,7 @@ def record_summary(prepared: Any) -> dict[str, Any]:
     rec = prepared.record
     meta = dict(rec.meta)
     info: dict[str, Any] = {
-        "format": rec.source_format,
+        "format": format_words(rec.source_format),
         "file": rec.source_name,
         "sampling rate": f"{rec.fs_hz:g} Hz" + ("" if rec.fs_hz == prepared.fs_hz else f" (resampled to {prepared.fs_hz:g} Hz)"),
         "duration": f"{rec.duration_s:.1f} s",
@@ -212,34 +103,6 @@ def record_summary(prepared: Any) -> dict[str, Any]:
     if meta.get("synthetic"):
         info["data"] = "SYNTHETIC (simulated ECG)"
     return info
-
-
-def card_c_index(card: dict) -> tuple[float, float, float] | None:
-    """Held-out C-index (estimate, lower, upper) from a model card, whichever way it is stored.
-
-    Reads ``metrics_raw["c_index"]`` ([est, lo, hi]) or ``metrics["c_index"]`` ({"estimate",
-    "lower", "upper"} or a number); ``None`` when the card has none.
-    """
-    raw = (card.get("metrics_raw") or {}).get("c_index")
-    if isinstance(raw, (list, tuple)) and len(raw) == 3:
-        return float(raw[0]), float(raw[1]), float(raw[2])
-    c = (card.get("metrics") or {}).get("c_index")
-    if isinstance(c, dict) and "estimate" in c:
-        return float(c["estimate"]), float(c.get("lower", np.nan)), float(c.get("upper", np.nan))
-    if isinstance(c, (int, float)):
-        return float(c), float("nan"), float("nan")
-    return None
-
-
-def card_training_data(card: dict) -> str:
-    """One line on the training data of a model card (its ``source`` when the field is a dict)."""
-    td = card.get("training_data")
-    if isinstance(td, dict):
-        parts = [str(td.get("source", "unknown source"))]
-        if "n_subjects" in td:
-            parts.append(f"{td['n_subjects']:,} subjects" + (f", {td['n_events']:,} events" if "n_events" in td else ""))
-        return "; ".join(parts)
-    return str(td) if td else "not stated"
 
 
 def cohort_subtitle(summary: Any) -> str:
@@ -258,120 +121,10 @@ def cohort_subtitle(summary: Any) -> str:
             f" · C-index {c[0]:.3f} ({c[1]:.3f}–{c[2]:.3f})")
 
 
-# --- the Patient page's export ------------------------------------------------------------------
-def model_info(model: Any, risk: PatientRisk) -> dict[str, str]:
-    """The "Model" table of the HTML report: name, parameter count, training data, weights sha256.
-
-    Parameters
-    ----------
-    model : RiskModel
-        The model that scored the ECG (``net``, ``card``).
-    risk : PatientRisk
-        Its assessment (for the cohort's display name).
-    """
-    from hfviz.risk.network import count_parameters
-
-    card = model.card or {}
-    return {"model": f"{risk.cohort_label} dual-attention network",
-            "parameters": f"{count_parameters(model.net):,}",
-            "training data": str(card.get("training_data", "synthetic")),
-            "weights sha256": next(iter(card.get("sha256", {}).values()), "—")}
-
-
-def patient_report(
-    *,
-    title: str,
-    prepared: Any,
-    risk: PatientRisk,
-    model: Any,
-    ecg_figure: go.Figure,
-    survival_figure: go.Figure,
-    measurements: pd.DataFrame,
-) -> str:
-    """The Patient page as one offline HTML file, with the same numbers the page shows.
-
-    Adds the top Integrated-Gradients segments (zeros baseline) of the ECG, computed here, and
-    the model table of :func:`model_info`.
-
-    Parameters
-    ----------
-    title : str
-        Page heading (the ECG's name on screen).
-    prepared : PreparedECG
-        The ECG (``model_input`` (12, 608), record, median beat).
-    risk : PatientRisk
-        Its assessment from :func:`hfviz.risk.assess.assess` — the page's numbers.
-    model : RiskModel
-        The model that produced ``risk``.
-    ecg_figure, survival_figure : plotly Figure
-        The page's 12-lead and survival figures.
-    measurements : DataFrame
-        The page's measurement table (:func:`measurements_frame`).
-
-    Returns
-    -------
-    str
-        A complete HTML document (:func:`patient_report_html`).
-    """
-    from hfviz.risk.explain import attribute
-    from hfviz.risk.explain_summary import top_segments
-
-    ig = attribute(model, prepared.model_input, method="integrated_gradients", baseline="zeros")
-    return patient_report_html(title=title, record_info=record_summary(prepared), risk=risk,
-                               ecg_figure=ecg_figure, survival_figure=survival_figure, measurements=measurements,
-                               top_attributions=top_segments(ig.values), attribution_label=ig.label,
-                               model_info=model_info(model, risk))
-
-
 def record_caption(summary: dict[str, Any]) -> str:
     """One line under the ECG's name: format · rate · duration · median beat · units · derived leads."""
     return (" · ".join(str(summary[k]) for k in ("format", "sampling rate", "duration", "median beat"))
             + f" · units: {summary['units']} · derived leads: {summary['derived leads']}")
-
-
-#: Words for model-card keys that a plain underscore-to-space rewrite would leave cryptic.
-_KEY_WORDS = {"lr": "learning rate", "c_index": "C-index", "heldout": "held-out", "n": "number",
-              "fs_hz": "sampling rate (Hz)", "cv": "CV", "mlp": "MLP", "hr": "hazard ratio", "ecg": "ECG",
-              "id": "ID", "sha256": "SHA-256", "n_subjects": "subjects", "n_events": "events",
-              "n_parameters": "parameters", "wall_seconds": "wall time (s)", "n_leads": "leads", "cox": "Cox",
-              "auc": "AUC", "td": "time-dependent", "val": "validation", "frac": "fraction",
-              "recon": "reconstruction", "len": "length", "dim": "dimension", "hz": "Hz"}
-
-
-def human_label(key: Any) -> str:
-    """A model-card key in words: ``"c_index_heldout"`` -> ``"C-index held-out"``, ``"lr"`` -> ``"learning rate"``."""
-    text = str(key)
-    if text in _KEY_WORDS:
-        return _KEY_WORDS[text][:1].upper() + _KEY_WORDS[text][1:]
-    for k, v in sorted(_KEY_WORDS.items(), key=lambda kv: -len(kv[0])):
-        if len(k) > 2:
-            text = re.sub(rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])", v, text)
-    words = [_KEY_WORDS.get(w, w) for w in text.replace("_", " ").split(" ")]
-    text = " ".join(w for w in words if w)
-    return text[:1].upper() + text[1:]
-
-
-def _value_text(value: Any) -> str:
-    """A card value as short text: lists joined by commas, numbers as they are, dicts as 'key: value; …'."""
-    if isinstance(value, dict):
-        return "; ".join(f"{human_label(k)}: {_value_text(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_value_text(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def flat_fields(value: dict, prefix: str = "") -> pd.DataFrame:
-    """A (nested) dict as a two-column table ``field``, ``value`` with human labels ("Parent · child" when nested)."""
-    rows = []
-    for k, v in value.items():
-        label = f"{prefix}{human_label(k)}"
-        if isinstance(v, dict) and v and len(v) <= 20:
-            rows += flat_fields(v, prefix=f"{label} · ").to_dict("records")
-        else:
-            rows.append({"field": label, "value": _value_text(v)})
-    return pd.DataFrame(rows, columns=["field", "value"])
 
 
 # --- words for numbers that must not be misread ---------------------------------------------------
@@ -389,33 +142,6 @@ def group_words(group: str) -> str:
 def group_phrase(group: str, cohort_label: str) -> str:
     """e.g. ``"top third of the MI-like cohort (synthetic)"``."""
     return f"{group_words(group)} of the {cohort_label}"
-
-
-def card_calibration_status(card: dict) -> str:
-    """One sentence on the calibration of a model's absolute risks, from its card (or that the card has none).
-
-    Reads ``card["calibration"]``: a string, or a dict with ``status`` / ``summary`` (and
-    optionally ``horizon_months``). A card with a ``recalibration`` and its independent
-    ``validation`` says the absolute risk was recalibrated on an independent synthetic cohort.
-    """
-    v = card.get("validation") or {}
-    if card.get("recalibration") and v.get("calibration_cohort") and v.get("after"):
-        cc, vc, after = v["calibration_cohort"], v.get("validation_cohort", {}), v["after"]
-        ici = (after.get("at") or {}).get("60.0", {}).get("ici")
-        return (f"Calibration: the absolute risk was recalibrated on an independent synthetic cohort "
-                f"({cc['n']:,} people, {cc['events']:,} events) and checked on another ({vc.get('n', 0):,} people, "
-                f"{vc.get('events', 0):,} events): calibration slope {after['slope']:.2f} (ideal 1)"
-                + (f", ICI at 60 months {ici:.3f}" if ici is not None else "") + ".")
-    cal = card.get("calibration")
-    if isinstance(cal, str) and cal.strip():
-        return f"Calibration (model card): {cal.strip()}"
-    if isinstance(cal, dict):
-        text = cal.get("summary") or cal.get("status")
-        if text:
-            horizon = cal.get("horizon_months")
-            return f"Calibration (model card{f', at {horizon:g} months' if horizon else ''}): {text}"
-    return ("Calibration: the model card reports no calibration check, so the absolute risks (survival "
-            "percentages) are uncalibrated; percentile and risk group are the safer reading.")
 
 
 def hazard_ratio_missing_reason(df: pd.DataFrame, groups: Any, high: str, low: str) -> str:
@@ -442,58 +168,382 @@ def hazard_ratio_missing_reason(df: pd.DataFrame, groups: Any, high: str, low: s
     return f"HR not estimable: the Cox fit did not converge ({ev_hi} vs {ev_lo} events)."
 
 
-# --- the model card page ------------------------------------------------------------------------
-#: Model-card fields shown as sections, with their headings, in page order.
-CARD_SECTIONS = (("intended_use", "Intended use"), ("training_data", "Training data"), ("training", "Training"),
-                 ("metrics", "Held-out metrics (with 95 % CI)"), ("comparison", "Baselines and ablations"),
-                 ("limitations", "Limitations"))
-#: Card fields left out of the full-card JSON (large arrays).
-_CARD_JSON_SKIP = frozenset({"risk_distribution", "baseline"})
 
 
-def card_sections(card: dict) -> list[tuple[str, list[tuple[str, Any]]]]:
-    """The card's sections as ``(heading, blocks)``, in page order, skipping absent fields.
+# --- the printed reports --------------------------------------------------------------------------
+#: Horizon (months) at which the reports quote HF-free survival, as the pages do.
+REPORT_HORIZON_MONTHS = 60.0
+#: The attribution the reports compute when they are given none; both are named in the report.
+DEFAULT_METHOD = "integrated_gradients"
+DEFAULT_BASELINE = "zeros"
+#: The Patient page's measurement columns as the report writes them.
+_REPORT_COLUMNS = {"measurement": "Measurement", "value": "hfviz", "unit": "Unit", "from the file": "Device",
+                   "difference": "Difference", "note": "Note"}
 
-    Each block is ``(kind, payload)``; the page renders the kinds:
 
-    * ``"markdown"``: str — text, or a bulleted list;
-    * ``"table"``: DataFrame without its index (a list of records);
-    * ``"indexed_table"``: DataFrame whose index names the rows (a dict of dicts);
-    * ``"fields"``: DataFrame with columns ``field`` (human label; "Parent · child" when nested)
-      and ``value`` (text);
-    * ``"value"``: anything else, written as is.
+def human_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A table in words: human column names (:func:`human_label`), nested values as text, never a raw dict.
+
+    The Patient page's measurement columns get the report's names (``"value"`` -> ``"hfviz"``,
+    ``"from the file"`` -> ``"Device"``, ``"difference"`` -> ``"Difference"`` (hfviz − device), …).
     """
-    return [(heading, card_field_blocks(card[key])) for key, heading in CARD_SECTIONS if card.get(key) is not None]
+    out = df.rename(columns={c: _REPORT_COLUMNS.get(str(c), human_label(c)) for c in df.columns})
+    return out.apply(lambda col: col.map(lambda v: value_text(v) if isinstance(v, (dict, list, tuple)) else v))
 
 
-def card_field_blocks(value: Any) -> list[tuple[str, Any]]:
-    """How one model-card field is shown, as ``(kind, payload)`` blocks (see :func:`card_sections`).
+def human_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """Labelled values in words: keys through :func:`human_label`, values as text (dicts as "Key: value; …")."""
+    return {human_label(k): value_text(v) for k, v in fields.items()}
 
-    Keys become human labels (:func:`human_label`); nested dicts are flattened into
-    "Parent · child" rows, never shown raw.
+
+def numbered_notes(table: pd.DataFrame, column: str = "Note") -> tuple[pd.DataFrame, list[str]]:
+    """Long notes out of a printed table: each non-empty note becomes "(1)", "(2)", … and the list of notes.
+
+    Keeps one line per row on paper; the notes are printed under the table. A table without
+    ``column`` is returned as it is, with no notes; a column with no note at all is left out.
     """
-    if isinstance(value, str):
-        return [("markdown", value)]
-    if isinstance(value, list):
-        if value and all(isinstance(v, dict) for v in value):
-            table = pd.DataFrame([{human_label(k): _value_text(v) for k, v in row.items()} for row in value])
-            return [("table", table)]
-        return [("markdown", "\n".join(f"- {v}" for v in value))]
-    if isinstance(value, dict):
-        if value and all(isinstance(v, dict) for v in value.values()) and len(value) > 1:
-            table = pd.DataFrame({human_label(r): {human_label(k): _value_text(v) for k, v in row.items()}
-                                  for r, row in value.items()}).T
-            return [("indexed_table", table.fillna("—"))]
-        return [("fields", flat_fields(value))] if value else []
-    return [] if value is None else [("value", value)]
+    if column not in table.columns:
+        return table, []
+    notes: list[str] = []
+    marks = []
+    for v in table[column].fillna(""):
+        if str(v).strip():
+            notes.append(str(v))
+            marks.append(f"({len(notes)})")
+        else:
+            marks.append("")
+    return (table.assign(**{column: marks}) if notes else table.drop(columns=column)), notes
 
 
-def card_sha256_table(card: dict) -> pd.DataFrame:
-    """Columns ``file``, ``sha256``: the weights files the loader checks, from ``card["sha256"]``."""
-    sha = card.get("sha256", {})
-    return pd.DataFrame({"file": list(sha), "sha256": list(sha.values())})
+def _signed(value: float, fmt: str = "+.3f") -> str:
+    """A signed number with a typographic minus, e.g. ``−0.942``."""
+    return format(value, fmt).replace("-", "−")
 
 
-def card_json(card: dict) -> str:
-    """The model card as indented JSON, without the large arrays (risk distribution, baseline hazard)."""
-    return json.dumps({k: v for k, v in card.items() if k not in _CARD_JSON_SKIP}, indent=1, default=str)
+def model_info(model: Any, risk: PatientRisk) -> dict[str, str]:
+    """The "Model and data" table of the reports, in words.
+
+    Parameters
+    ----------
+    model : RiskModel
+        The model that scored the ECG (``net``, ``card``).
+    risk : PatientRisk
+        Its assessment (for the cohort's display name).
+
+    Returns
+    -------
+    dict of str to str
+        "Model", "Parameters", "Training data" (:func:`card_training_data`: the source and its
+        size, never the card's raw dict), "Weights (SHA-256)".
+    """
+    from hfviz.risk.network import count_parameters
+
+    card = model.card or {}
+    return {"Model": f"{risk.cohort_label} dual-attention network",
+            "Parameters": f"{count_parameters(model.net):,}",
+            "Training data": card_training_data(card) if card.get("training_data") else "synthetic",
+            "Weights (SHA-256)": next(iter(card.get("sha256", {}).values()), "—")}
+
+
+def segments_words(top: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`hfviz.risk.explain_summary.top_segments` in words.
+
+    Returns
+    -------
+    DataFrame
+        Columns "Lead", "Time from the R peak" (e.g. "−36 to +28 ms"; the R peak lies
+        :data:`~hfviz.ecg.signal.R_OFFSET` samples into the median beat), "Sum of attribution"
+        (signed) and "Effect" ("raises risk" / "lowers risk").
+    """
+    r_ms = R_OFFSET / FS_HZ * 1000.0
+    rows = [{"Lead": r["lead"],
+             "Time from the R peak": f"{_signed(r['from_ms'] - r_ms, '+.0f')} to {_signed(r['to_ms'] - r_ms, '+.0f')} ms",
+             "Sum of attribution": _signed(float(r["attribution"])), "Effect": r["direction"]}
+            for _, r in top.iterrows()]
+    return pd.DataFrame(rows, columns=["Lead", "Time from the R peak", "Sum of attribution", "Effect"])
+
+
+def _notice() -> str:
+    return doc.notice_html(NOT_FOR_CLINICAL_USE, lead="Synthetic-data research model.")
+
+
+def _now() -> str:
+    return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+
+def patient_report_html(
+    *,
+    title: str,
+    record_info: dict[str, Any],
+    risk: PatientRisk,
+    ecg_figure: go.Figure,
+    survival_figure: go.Figure,
+    measurements: pd.DataFrame,
+    top_attributions: pd.DataFrame | None = None,
+    attribution_label: str = "",
+    model_info: dict[str, Any] | None = None,
+    attribution_figure: go.Figure | None = None,
+    notes: tuple[str, ...] | list[str] = (),
+    quality: tuple[str, ...] | list[str] = (),
+    horizon_months: float = REPORT_HORIZON_MONTHS,
+) -> str:
+    """One patient's view as a printable, self-contained HTML document (three landscape pages).
+
+    Page 1: risk in words (percentile, risk group, HF-free survival against the cohort), the
+    survival curve with the cohort's Kaplan–Meier curve, the model and its data, and what was
+    read from the file; page 2: the 12-lead ECG on paper; page 3: which leads and which part of
+    the beat moved the risk (method and baseline named) and the measurements (the device's
+    values and the differences when the file has them).
+
+    Parameters
+    ----------
+    title : str
+        Page heading (e.g. the file name).
+    record_info : dict
+        What was parsed (:func:`record_summary`), shown as labelled fields.
+    risk : PatientRisk
+        From :func:`hfviz.risk.assess.assess`.
+    ecg_figure, survival_figure : plotly Figure
+        The Patient page's 12-lead paper plot and survival curve (with the cohort curve);
+        resized here for print, the originals untouched.
+    measurements : DataFrame
+        The page's measurement table (:func:`measurements_frame`); columns are written in words.
+    top_attributions : DataFrame, optional
+        From :func:`hfviz.risk.explain_summary.top_segments`, written by :func:`segments_words`.
+    attribution_label : str
+        Method and baseline of the attributions, e.g. "Integrated Gradients · baseline: zeros · 64 steps".
+    model_info : dict, optional
+        Model name, parameter count, training data, weights hash (:func:`model_info`).
+    attribution_figure : plotly Figure, optional
+        The attribution view (:func:`hfviz.dashboard.report_html.important_leads_figure`).
+    notes : sequence of str
+        Sentences under the risk (e.g. the calibration of the absolute risks).
+    quality : sequence of str
+        Quality flags of the recording (flat or saturated leads, …), printed under the ECG.
+    horizon_months : float
+        Where survival is quoted (months).
+
+    Returns
+    -------
+    str
+        A complete HTML document (UTF-8), plotly.js inline once, no external reference.
+    """
+    w = doc.CONTENT_WIDTH_PX
+    mark = (survival_figure.layout.meta or {}).get("mark") or {}
+    s_cohort = mark.get("cohort") if mark.get("months") == horizon_months else None
+    cohort_note = (f"cohort (Kaplan–Meier): {s_cohort:.1%}" if s_cohort is not None and np.isfinite(s_cohort)
+                   else "predicted from the cohort's baseline hazard")
+    tiles = doc.tiles_html([
+        ("Percentile in the cohort", f"{risk.percentile:.0f}", f"higher than {risk.percentile:.0f} % of the cohort"),
+        ("Risk group", group_words(risk.group), f"of the {risk.cohort_label}"),
+        (f"Heart-failure-free at {horizon_months:g} months", f"{risk.survival_at(horizon_months):.1%}", cohort_note),
+        ("Log-risk", _signed(risk.log_risk), "model output (Cox log partial hazard)"),
+    ])
+    words = (f"<p><b>{doc.esc(risk.sentence)}</b> This ECG is in the <b>{doc.esc(group_phrase(risk.group, risk.cohort_label))}"
+             "</b>. Absolute risks come from a synthetic cohort's baseline hazard: simulated people, not patients.</p>"
+             + "".join(f"<p>{doc.esc(n)}</p>" for n in notes))
+    surv = go.Figure(survival_figure)  # the legend inside the plot's empty lower left: the axis title stays clear
+    surv.update_layout(legend={"x": 0.01, "y": 0.02, "xanchor": "left", "yanchor": "bottom",
+                               "bgcolor": "rgba(255,255,255,0.85)"}, margin={"b": 45})
+    left = doc.figure_html(surv, width=500, height=290, first=True)
+    if model_info:
+        left += "<h3>Model and data</h3>" + doc.fields_html(human_fields(model_info), wrap=("Weights (SHA-256)",))
+    read = "<h3>What was read from the file</h3>" + doc.fields_html(human_fields(record_info), wrap=("File",))
+    page1 = doc.section("Risk in words", tiles + words + doc.columns_html((500, left), (444, read)), key="risk")
+
+    ecg, h = doc.paper_figure(ecg_figure, w)
+    page2 = doc.section("12-lead ECG", doc.figure_html(
+        ecg, width=w, height=h, caption="Cleaned strip on ECG paper (25 mm/s, 10 mm/mV; small square 40 ms × 0.1 mV), "
+                                        "printed to the page's width: read intervals on the grid. "
+                                        + (" ".join(f"Quality: {q}" for q in quality) or "No flat or saturated leads.")),
+        new_page=True, key="ecg")
+
+    why = [(f"<p>Attribution: <b>{doc.esc(attribution_label or 'method not stated')}</b>. Red bands raised the "
+            "predicted risk, blue lowered it; they describe the model, not the patient's physiology.</p>")]
+    if attribution_figure is not None:
+        why.append(doc.figure_html(attribution_figure, width=w, height=attribution_figure.layout.height or 300))
+    table, meas_notes = numbered_notes(human_table(measurements))
+    meas = "<h3>Measurements</h3>" + doc.table_html(table, cls="first-nowrap")
+    where = ""
+    if top_attributions is not None and len(top_attributions):
+        where = "<h3>Where in the beat (64-ms windows)</h3>" + doc.table_html(segments_words(top_attributions),
+                                                                            cls="nowrap")
+    if meas_notes:
+        where += "<h3>Notes on the measurements</h3>" + "".join(
+            f"<p class='small'>({i}) {doc.esc(n)}</p>" for i, n in enumerate(meas_notes, start=1))
+    why.append(doc.columns_html((520, meas), (424, where)))
+    page3 = doc.section("Which leads moved the risk, and the measurements", "".join(why), new_page=True, key="why")
+    return doc.document(title, subtitle=f"Heart-failure risk from a 12-lead ECG · {risk.cohort_label} · report "
+                                        f"generated {_now()} by hfviz", notice=_notice(),
+                        sections=[page1, page2, page3],
+                        footer=f"<p class='sub'>{doc.esc(NOT_FOR_CLINICAL_USE)}</p>")
+
+
+def patient_report(
+    *,
+    title: str,
+    prepared: Any,
+    risk: PatientRisk,
+    model: Any,
+    ecg_figure: go.Figure,
+    survival_figure: go.Figure,
+    measurements: pd.DataFrame,
+    attribution: Any = None,
+) -> str:
+    """The Patient page as one printable offline HTML file, with the same numbers the page shows.
+
+    Parameters
+    ----------
+    title : str
+        Page heading (the ECG's name on screen).
+    prepared : PreparedECG
+        The ECG (``model_input`` (12, 608), record, median beat).
+    risk : PatientRisk
+        Its assessment from :func:`hfviz.risk.assess.assess` — the page's numbers.
+    model : RiskModel
+        The model that produced ``risk``.
+    ecg_figure, survival_figure : plotly Figure
+        The page's 12-lead and survival figures.
+    measurements : DataFrame
+        The page's measurement table (:func:`measurements_frame`).
+    attribution : Attribution, optional
+        An attribution of ``prepared.model_input`` already computed (e.g. the one the
+        Interpretability page shows); default: computed here with :data:`DEFAULT_METHOD` and
+        :data:`DEFAULT_BASELINE` (Integrated Gradients from the zero input, 64 steps).
+
+    Returns
+    -------
+    str
+        A complete HTML document (:func:`patient_report_html`).
+    """
+    from hfviz.risk.explain import attribute
+    from hfviz.risk.explain_summary import top_segments
+
+    if attribution is None:
+        attribution = attribute(model, prepared.model_input, method=DEFAULT_METHOD, baseline=DEFAULT_BASELINE,
+                                cohort_beats=getattr(model, "cohort_beats", None))
+    fig = doc.important_leads_figure(prepared.median_beat_mv, attribution, prepared.fs_hz,
+                                 title=f"The {doc.TOP_LEADS} leads with the largest share of |attribution|")
+    notes = [card_calibration_status(model.card or {})]
+    return patient_report_html(title=title, record_info=record_summary(prepared), risk=risk, ecg_figure=ecg_figure,
+                               survival_figure=survival_figure, measurements=measurements,
+                               top_attributions=top_segments(attribution.values), attribution_label=attribution.label,
+                               model_info=model_info(model, risk), attribution_figure=fig, notes=notes,
+                               quality=tuple(prepared.record.quality))
+
+
+def _record_fields(prepared: Any) -> dict[str, str]:
+    """The short "what was read" of one ECG in a compare report: format, file, rate, duration, median beat, device."""
+    summary = record_summary(prepared)
+    keys = ("format", "file", "sampling rate", "duration", "derived leads", "median beat", "device", "acquired", "data")
+    return human_fields({k: summary[k] for k in keys if k in summary})
+
+
+def compare_report_html(
+    *,
+    comparison: Any,
+    a: Any,
+    b: Any,
+    label_a: str,
+    label_b: str,
+    model: Any,
+    explain: bool = True,
+) -> str:
+    """The Compare page as a printable, self-contained HTML document (three landscape pages); every change is B − A.
+
+    Page 1: the change in predicted risk in words (hazard ratio, percentile, risk group, HF-free
+    survival, log-risk) and both ECGs' measurements with their differences; page 2: the two
+    ECGs on paper at the same scale, with what was read from each file; page 3: which leads and
+    which part of the beat moved the risk — one attribution method and baseline for both, named.
+
+    Parameters
+    ----------
+    comparison : Comparison or None
+        :func:`hfviz.risk.compare.compare_ecgs` of ``a`` and ``b`` (what the page shows). Its
+        ``attributions`` may be ``None``: they are then computed here with :data:`DEFAULT_METHOD`
+        and :data:`DEFAULT_BASELINE` when ``explain`` is true. ``None``: everything is computed here.
+    a, b : PreparedECG
+        ECG A (e.g. the previous one) and ECG B.
+    label_a, label_b : str
+        Their on-screen names.
+    model : RiskModel
+        The model of the comparison (card: training data, calibration).
+    explain : bool
+        Compute the attributions when ``comparison`` has none (two attribution runs).
+
+    Returns
+    -------
+    str
+        A complete HTML document (UTF-8), plotly.js inline once, no external reference.
+    """
+    from hfviz.dashboard.compare_figures import segment_change_heatmap
+    from hfviz.dashboard.ecg_figures import ecg_paper_figure
+    from hfviz.risk import compare as cmp
+
+    if comparison is None:
+        comparison = cmp.compare_ecgs(model, a, b, explain=False)
+    change, attrs = comparison.risk, comparison.attributions
+    if attrs is None and explain:
+        attrs = cmp.attribution_change(model, a, b, method=DEFAULT_METHOD, baseline=DEFAULT_BASELINE)
+    cohort, h = change.a.cohort_label, change.horizon_months
+
+    tiles = doc.tiles_html([
+        ("Hazard ratio B / A", f"{change.hazard_ratio:.2f}", "B's predicted hazard as a multiple of A's"),
+        ("Percentile in the cohort", f"{change.a.percentile:.0f} → {change.b.percentile:.0f}",
+         f"{_signed(change.delta_percentile, '+.0f')} points"),
+        (f"Heart-failure-free at {h:g} months", f"{change.survival_a:.1%} → {change.survival_b:.1%}",
+         f"{_signed(100 * change.delta_survival, '+.1f')} percentage points"),
+        ("Log-risk", f"{_signed(change.a.log_risk)} → {_signed(change.b.log_risk)}",
+         f"change {_signed(change.delta_log_risk)}"),
+    ])
+    words = (f"<p><b>{doc.esc(change.sentence)}</b> ECG A is in the {doc.esc(group_words(change.a.group))}, ECG B in "
+             f"the {doc.esc(group_phrase(change.b.group, cohort))}.</p>"
+             f"<p>{doc.esc(card_calibration_status(model.card or {}))}</p>")
+    table, notes = numbered_notes(cmp.measurement_change_frame(comparison.measurements, names=MEASUREMENT_NAMES))
+    meas = "<h3>Measurements (hfviz, the same method for both files)</h3>" + doc.table_html(table, cls="first-nowrap")
+    side = ("<h3>Notes on the measurements</h3>" + "".join(f"<p class='small'>({i}) {doc.esc(n)}</p>"
+                                                           for i, n in enumerate(notes, start=1))) if notes else ""
+    side += "<h3>Model and data</h3>" + doc.fields_html(human_fields(model_info(model, change.a)),
+                                                        wrap=("Weights (SHA-256)",))
+    page1 = doc.section(f"Change in predicted risk (B − A) in the {cohort}",
+                        tiles + words + doc.columns_html((560, meas), (384, side)), key="risk")
+
+    half = (doc.CONTENT_WIDTH_PX - 16) // 2
+    shown_s = min(10.0, *(p.strip_mv.shape[1] / p.fs_hz for p in (a, b)))  # the same length: the same scale
+    papers, reads = [], []
+    for k, (side_name, p, label) in enumerate((("A", a, label_a), ("B", b, label_b))):
+        fig, height = doc.paper_figure(ecg_paper_figure(p.strip_mv, p.fs_hz, title=f"ECG {side_name}: {label}",
+                                                    max_duration_s=shown_s), half, keep_title=True)
+        papers.append((half, doc.figure_html(fig, width=half, height=height, first=k == 0)))
+        reads.append((half, f"<h3>ECG {side_name}: what was read</h3>" + doc.fields_html(_record_fields(p),
+                                                                                        wrap=("File",))))
+    page2 = doc.section("The two ECGs", doc.columns_html(*papers) + f"<p class='small'>Both cleaned strips at 25 mm/s "
+                        f"and 10 mm/mV (the first {shown_s:.1f} s of each), printed at the same scale.</p>"
+                        + doc.columns_html(*reads), new_page=True, key="ecgs")
+
+    sections = [page1, page2]
+    if attrs is not None:
+        ranking = attrs.ranking()
+        for col in ("ECG A", "ECG B", "Change (B − A)"):
+            ranking[col] = ranking[col].map(_signed)
+        note = (f"Each cell: the attribution summed over that part of each ECG's own beat (from its QRS onset, QRS "
+                f"end and T end), B minus A, in {attrs.unit}.")
+        if attrs.method == "integrated_gradients":
+            note += (f" With Integrated Gradients all cells add up to {_signed(attrs.total_change)}; the change in "
+                     f"log-risk is {_signed(change.delta_log_risk)}.")
+        nominal = [f"ECG {s}: {', '.join(seg.nominal)} not found, nominal boundaries used."
+                   for s, seg in (("A", attrs.segments_a), ("B", attrs.segments_b)) if seg.nominal]
+        heatmap = segment_change_heatmap(attrs)
+        heatmap.update_layout(title_text="", margin={"t": 60})  # the section's text names it and the method
+        heat = doc.figure_html(heatmap, width=560, height=520)
+        right = ("<h3>The largest changes</h3>" + doc.table_html(ranking, cls="nowrap") + f"<p class='small'>{doc.esc(note)}"
+                 + "".join(f" {doc.esc(n)}" for n in nominal) + "</p>")
+        body = (f"<p><b>{doc.esc(attrs.sentence())}</b></p><p>Attribution: <b>{doc.esc(attrs.label)}</b>, the same "
+                "method and baseline for both ECGs. Red: raised B's predicted risk relative to A; blue: lowered it.</p>"
+                + doc.columns_html((560, heat), (384, right)))
+        sections.append(doc.section("Which leads and which part of the beat moved the risk", body, new_page=True,
+                                    key="why"))
+    return doc.document(f"ECG A: {label_a} → ECG B: {label_b}",
+                        subtitle=f"Comparison of two ECGs (every change is B − A) · {cohort} · report generated "
+                                 f"{_now()} by hfviz", notice=_notice(), sections=sections,
+                        footer=f"<p class='sub'>{doc.esc(NOT_FOR_CLINICAL_USE)}</p>")
