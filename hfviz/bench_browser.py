@@ -14,7 +14,8 @@ install``) and reports medians over fresh browser sessions of what a user waits 
 
 "Drawn" means: the step's own marker is on the page (a metric, a plot title, a page title),
 the script run has finished (``data-test-script-state="notRunning"`` on Streamlit's app root),
-no element is stale, and every plotly chart on the page has its SVG. The shared helpers (:func:`free_port`, :func:`streamlit_app`,
+no element is stale, and every plotly chart on the page has its SVG. The shared helpers
+(:func:`free_port`, :func:`streamlit_app`,
 :func:`launch_chromium`, :func:`wait_drawn`) are used by ``tests/test_browser.py`` too.
 """
 
@@ -51,6 +52,35 @@ _IDLE_JS = """() => {
   for (const c of charts) { if (!c.querySelector('.main-svg')) return null; }
   return charts.length;
 }"""
+
+
+#: url -> pid of the ``streamlit run`` process :func:`streamlit_app` started (for :func:`server_cpu_s`).
+_SERVER_PIDS: dict[str, int] = {}
+
+
+def server_cpu_s(url: str) -> float:
+    """CPU seconds (user + system, all threads) the app server at ``url`` has used so far; NaN if unknown.
+
+    Differences over a step are what the step cost the server, whatever else loads the machine
+    (the wall-clock times are only comparable on a quiet machine).
+    """
+    try:
+        fields = Path(f"/proc/{_SERVER_PIDS[url]}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (KeyError, OSError, IndexError, ValueError):
+        return float("nan")
+
+
+class _BrowserCpu:
+    """CPU seconds of the page's main thread (Chrome DevTools ``Performance.getMetrics`` ``ThreadTime``)."""
+
+    def __init__(self, page: Any):
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("Performance.enable")
+
+    def __call__(self) -> float:
+        metrics = self.cdp.send("Performance.getMetrics")["metrics"]
+        return next((m["value"] for m in metrics if m["name"] == "ThreadTime"), float("nan"))
 
 
 def free_port() -> int:
@@ -100,10 +130,12 @@ def streamlit_app(*, env: Mapping[str, str] | None = None, log_path: Path | None
          "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=root, env=dict(os.environ, **(env or {})), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    _SERVER_PIDS[url] = proc.pid
     try:
         _wait_healthy(url, proc)
         yield url
     finally:
+        _SERVER_PIDS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -204,15 +236,21 @@ class _Bytes:
         return n
 
 
-def _session(browser: Any, url: str, files: list[str], viewport: tuple[int, int]) -> tuple[dict, dict]:
-    """One fresh browser session over the whole tour; returns (seconds per step, websocket bytes per step)."""
+def _session(browser: Any, url: str, files: list[str], viewport: tuple[int, int]) -> tuple[dict, dict, dict]:
+    """One fresh browser session over the whole tour.
+
+    Returns (seconds per step, websocket bytes per step, CPU seconds per Interpretability step
+    as ``{"<step>": {"browser": s, "server": s}}``).
+    """
     from hfviz.risk.explain import BASELINES, METHODS
 
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
     page = ctx.new_page()
     got = _Bytes(page)
+    cpu = _BrowserCpu(page)
     t: dict[str, float] = {}
     b: dict[str, int] = {}
+    c: dict[str, dict] = {}
     try:
         page.goto(url, timeout=120_000)
         wait_drawn(page, marker_js=text_js("How to start"))
@@ -244,9 +282,10 @@ def _session(browser: Any, url: str, files: list[str], viewport: tuple[int, int]
         t["interpretability_first_s"] = wait_drawn(page, marker_js=plot_title_js(ig), min_charts=1) - t0
         b["interpretability_first"] = got.take()
         for key in ("saliency", "occlusion", "integrated_gradients"):
-            t0 = time.perf_counter()
+            c0, s0, t0 = cpu(), server_cpu_s(url), time.perf_counter()
             choose(page, "Attribution method", METHODS[key])
             t[f"method_{key}_s"] = wait_drawn(page, marker_js=plot_title_js(METHODS[key]), min_charts=1) - t0
+            c[f"method_{key}"] = {"browser": cpu() - c0, "server": server_cpu_s(url) - s0}
             b[f"method_{key}"] = got.take()
         t0 = time.perf_counter()
         choose(page, "Baseline (reference ECG)", BASELINES["lead_mean"])
@@ -264,7 +303,7 @@ def _session(browser: Any, url: str, files: list[str], viewport: tuple[int, int]
         t["page_switch_max_s"] = max(switches)
     finally:
         ctx.close()
-    return t, b
+    return t, b, c
 
 
 def _default_upload() -> tuple[list[str], str]:
@@ -295,14 +334,16 @@ def bench_browser(*, repeats: int = 5, viewport: tuple[int, int] = (1600, 1000))
     -------
     dict
         ``steps_s``: per step ``{"median_s", "min_s", "max_s", "repeats"}``; ``ws_kb``: median
-        kB received over the websocket per step; ``targets_s``; the conditions (models,
-        input, cores, load).
+        kB received over the websocket per step; ``cpu_s``: median CPU seconds of each method
+        switch in the browser's main thread and the app server; ``targets_s``; the conditions
+        (models, input, cores, load).
     """
     from playwright.sync_api import sync_playwright
 
     files, described = _default_upload()
     runs: list[dict] = []
     sizes: list[dict] = []
+    cpus: list[dict] = []
     failed: list[str] = []
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -316,12 +357,13 @@ def bench_browser(*, repeats: int = 5, viewport: tuple[int, int] = (1600, 1000))
                 for i in range(repeats):
                     print(f"bench browser: session {i + 1}/{repeats}", file=sys.stderr)
                     try:
-                        t, b = _session(browser, url, files, viewport)
+                        t, b, c = _session(browser, url, files, viewport)
                     except Exception as exc:  # noqa: BLE001 - a failed session is counted, the others still count
                         failed.append(f"session {i + 1}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
                         continue
                     runs.append(t)
                     sizes.append(b)
+                    cpus.append(c)
             finally:
                 browser.close()
     if not runs:
@@ -332,12 +374,16 @@ def bench_browser(*, repeats: int = 5, viewport: tuple[int, int] = (1600, 1000))
         steps[k] = ({"median_s": round(statistics.median(vals), 3), "min_s": round(min(vals), 3),
                      "max_s": round(max(vals), 3), "repeats": len(vals)} if vals else {"repeats": 0})
     return {
-        "conditions": (f"Debian Chromium headless via playwright, viewport {viewport[0]}x{viewport[1]}, app and browser "
-                       f"on the same machine, {os.cpu_count()} cores, load average {load0:.1f} at start"),
+        "conditions": (f"Debian Chromium headless via playwright, viewport {viewport[0]}x{viewport[1]}, app and "
+                       f"browser on the same machine, {os.cpu_count()} cores, load average {load0:.1f} at start"),
         "input": described,
         "models": models_described,
         "steps_s": steps,
         "ws_kb": {k: round(statistics.median(s[k] for s in sizes) / 1024, 1) for k in sizes[0]},
+        # what each method switch cost in CPU (browser main thread; app server, all threads): unlike
+        # the wall-clock times these hardly change with the machine's load
+        "cpu_s": {k: {side: round(statistics.median(c[k][side] for c in cpus), 3) for side in ("browser", "server")}
+                  for k in cpus[0]},
         "failed_sessions": failed,
         "targets_s": {"upload_to_risk_s": 1.5, "patient_figures_s": 3.0, "interpretability_first_s": 2.0,
                       "method_saliency_s": 1.0, "method_occlusion_s": 1.0, "ig64_recompute_s": 2.5,

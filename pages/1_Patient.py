@@ -6,11 +6,7 @@ cannot be read leaves the previous ECG loaded and says why in one sentence.
 
 import streamlit as st
 
-from hfviz.dashboard import ecg_figures
-from hfviz.dashboard import report
-from hfviz.dashboard import risk_figures
-from hfviz.dashboard import sources
-from hfviz.dashboard import ui
+from hfviz.dashboard import ecg_figures, model_card, report, risk_figures, sources, ui
 from hfviz.ecg.measure import compare_with_device
 from hfviz.ecg.signal import R_OFFSET
 from hfviz.risk import assess as risk_assess
@@ -25,13 +21,13 @@ ui.notice()
 source = st.radio("ECG source", ["Upload a file", "Bundled example"], horizontal=True, key=ui.K_SOURCE,
                   label_visibility="collapsed")
 if source == "Upload a file":
-    files = st.file_uploader(
+    with ui.guard("Reading the file"):  # the files chosen since the last run; the uploader below is then empty
+        ui.load_uploaded(st.session_state.get(ui.K_UPLOAD))
+    st.file_uploader(
         "ECG file — for WFDB choose the .hea and its signal file together", accept_multiple_files=True,
-        key=ui.K_UPLOAD,
+        key=ui.K_UPLOAD, **ui.uploader_identity(),
         help="GE CardioSoft XML (UK Biobank), GE MUSE XML, HL7 aECG, DICOM, CSV, NumPy, or WFDB. Each choice replaces "
              "the ECG shown. Files are read in memory, never stored.")
-    with ui.guard("Reading the file"):
-        ui.load_uploaded(files)
 else:
     examples = sources.find_examples()
     if not examples:
@@ -70,7 +66,8 @@ if risk is not None:
     s_cohort = risk_figures.km_at(km, HORIZON_MONTHS)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("log-risk", f"{risk.log_risk:+.3f}", help="Cox log partial hazard of the model (higher = higher risk).")
-    c2.metric("percentile", f"{risk.percentile:.0f}", help=f"Percent of the {risk.cohort_label} with a lower predicted risk.")
+    c2.metric("percentile", f"{risk.percentile:.0f}",
+              help=f"Percent of the {risk.cohort_label} with a lower predicted risk.")
     c3.metric("risk group", report.group_words(risk.group), help="Tertile of the cohort's predicted risk.")
     c3.caption(f"of the {risk.cohort_label}")
     c4.metric(f"HF-free at {HORIZON_MONTHS:g} months", f"{risk.survival_at(HORIZON_MONTHS):.1%}",
@@ -78,7 +75,7 @@ if risk is not None:
     c4.caption(f"cohort Kaplan–Meier: {s_cohort:.1%} (synthetic)")
     st.markdown(f"**{risk.sentence}** This ECG is in the **{report.group_phrase(risk.group, risk.cohort_label)}**.")
     st.caption("Absolute risks (HF-free percentages) come from a **synthetic** cohort's baseline hazard and describe "
-               "simulated people, not real patients. " + report.card_calibration_status(model.card))
+               "simulated people, not real patients. " + model_card.card_calibration_status(model.card))
 
 # --- the ECG ------------------------------------------------------------------------------
 with ui.guard("Drawing the ECG"):
@@ -99,10 +96,14 @@ with right:
     st.markdown("**Measurements** (ours: global intervals on the median beat; *from the file*: the device's own)")
     device_meas = record.meta.get("device_measurements")
     meas = report.measurements_frame(prepared.measurements, device_meas)
-    st.dataframe(meas, hide_index=True, key="patient.measurements")
-    for _diff, flag in compare_with_device(prepared.measurements, device_meas).values():
-        if flag:
-            st.warning(flag, icon=":material/compare_arrows:")
+    # the notes are sentences: under the table, not in a column that a narrow screen would cut off
+    st.table(meas.drop(columns=["note"]), hide_index=True)
+    flags = [flag for _diff, flag in compare_with_device(prepared.measurements, device_meas).values() if flag]
+    for flag in flags:
+        st.warning(flag, icon=":material/compare_arrows:")
+    for name, note in zip(meas["measurement"], meas["note"]):
+        if note and note not in flags:
+            st.caption(f"**{name}**: {note}")
     st.markdown("**Quality**")
     if record.quality:
         for flag in record.quality:

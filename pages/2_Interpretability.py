@@ -5,6 +5,7 @@ method is computed, and each figure is kept in the session per (ECG, method, bas
 options), so switching back is instant.
 """
 
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -50,13 +51,16 @@ def _controls(method: str) -> tuple[str, int]:
 def _ig_metrics(ig) -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric("IG completeness gap", f"{ig.delta:+.2e}",
-              help="Sum of all Integrated-Gradients attributions minus (f(ECG) − f(baseline)); near 0 means they add up.")
+              help="Sum of all Integrated-Gradients attributions minus (f(ECG) − f(baseline)); near 0 means they "
+                   "add up.")
     m2.metric("gap relative to f(x) − f(baseline)", f"{ig.relative_delta:.2%}",
               help="The path integral is approximated with the chosen number of steps; more steps usually shrink it.")
     m3.metric("f(ECG) − f(baseline)", f"{ig.f_input - ig.f_baseline:+.4f}", help="Difference in predicted log-risk.")
 
 
-if view == "Attributions":
+@st.fragment
+def _attributions_view() -> None:
+    """Method, options and the overlay: a fragment, so a change here reruns only this view (not the whole page)."""
     method = st.radio("Attribution method", list(explain.METHODS), format_func=explain.METHODS.get,
                       horizontal=True, key="interp.method")
     baseline, steps = _controls(method)
@@ -68,8 +72,11 @@ if view == "Attributions":
                                                                 key="interp.draw_reference")
     on_strip = o3.checkbox("Also draw on the 10-s strip", key="interp.strip")
     what = explain.METHODS[method] + (f", {steps} steps" if method == "integrated_gradients" else "")
+    chosen = None
     with ui.guard("Computing attributions"), st.spinner(f"Computing {what}…"):
         chosen = ui.attributions(model, prepared, baseline=baseline, n_steps=steps, methods=[method])[method]
+    if chosen is None:  # the guard showed why
+        return
     if method == "integrated_gradients":
         _ig_metrics(chosen)
     values = summary.crop_to_beat(chosen.values)
@@ -81,25 +88,32 @@ if view == "Attributions":
         ref_input, _ = explain.make_baseline(torch.as_tensor(prepared.model_input[None]), baseline,
                                              cohort_beats=model.cohort_beats)
         ref = af.reference_beat_mv(prepared.median_beat_mv, ref_input[0].numpy())
-    fig = ui.session_cached(("overlay", method, baseline, steps, vmax, draw_ref, columns), lambda: af.beat_overlay_figure(
-        prepared.median_beat_mv, values, prepared.fs_hz, method_label=label, colorbar_title=unit, vmax=vmax,
-        reference_mv=ref, columns=columns))
+    fig = ui.session_cached(("overlay", method, baseline, steps, vmax, draw_ref, columns),
+                            lambda: af.beat_overlay_paper_figure(
+                                prepared.median_beat_mv, values, prepared.fs_hz, method_label=label,
+                                colorbar_title=unit, vmax=vmax, reference_mv=ref, columns=columns))
     st.plotly_chart(fig, key="interp.overlay_plot", config={"displaylogo": False})
     st.caption(f"Colour: the mean value over each {fig.layout.meta['band_ms']:.0f}-ms band, scale ±"
                f"{fig.layout.meta['vmax']:.3g}" + (" (shared by the methods computed so far)" if shared else "")
-               + ". Grid 40 ms / 0.1 mV (1 mm) and 200 ms / 0.5 mV (5 mm); one mV scale per row."
+               + ". Grid 40 ms / 0.1 mV (1 mm) and 200 ms / 0.5 mV (5 mm); one mV scale for every lead."
                + (" Dashed: the reference beat the method compares with." if draw_ref else ""))
     if on_strip:
         lead = st.selectbox("Lead", LEADS, index=1, key="interp.strip_lead")
-        strip_vals = summary.beat_values_on_strip(values, prepared.r_peaks, prepared.strip_mv.shape[1], r_offset=R_OFFSET)
-        st.plotly_chart(ui.session_cached(("strip", method, baseline, steps, vmax, lead), lambda: af.strip_overlay_figure(
+        strip_vals = summary.beat_values_on_strip(values, prepared.r_peaks, prepared.strip_mv.shape[1],
+                                                  r_offset=R_OFFSET)
+        strip_fig = ui.session_cached(("strip", method, baseline, steps, vmax, lead), lambda: af.strip_overlay_figure(
             prepared.strip_mv, strip_vals, prepared.fs_hz, lead=lead, method_label=chosen.label, colorbar_title=unit,
-            vmax=vmax)), key="interp.strip_plot", config={"displaylogo": False})
+            vmax=vmax))
+        st.plotly_chart(strip_fig, key="interp.strip_plot", config={"displaylogo": False})
+
+
+if view == "Attributions":
+    _attributions_view()
 elif view == "Attention":
     output = ui.model_output(model, prepared)
     if output.temporal_attention is not None:
         temporal = summary.crop_to_beat(summary.temporal_attention_to_samples(output.temporal_attention[0].numpy()))
-        st.plotly_chart(ui.session_cached(("temporal", columns), lambda: af.beat_overlay_figure(
+        st.plotly_chart(ui.session_cached(("temporal", columns), lambda: af.beat_overlay_paper_figure(
             prepared.median_beat_mv, temporal, prepared.fs_hz, signed=False,
             method_label="Temporal attention · 19 steps of 64 ms mapped to samples",
             colorbar_title="attention<br>(1 = uniform)", columns=columns)), key="interp.temporal_plot",
@@ -135,8 +149,13 @@ else:
         if len(importance) > 1:
             agreement = summary.method_agreement(importance)
             st.plotly_chart(af.agreement_figure(agreement), key="interp.agreement_plot", config={"displaylogo": False})
-            st.markdown("**Spearman ρ of per-lead importance**")
-            st.table(agreement.map(lambda v: "—" if v != v else f"{v:.2f}"))  # full width: never clipped
+            st.markdown("**Spearman ρ of per-lead importance, pair by pair**")
+            # one row per pair of methods: two narrow columns fit a phone, where a 5 × 5 matrix would be cut off
+            pairs = [(a, b, agreement.loc[a, b]) for i, a in enumerate(agreement.index)
+                     for b in agreement.columns[i + 1:]]
+            st.table(pd.DataFrame({"methods": [f"{a} and {b}" for a, b, _ in pairs],
+                                   "Spearman ρ": ["—" if v != v else f"{v:.2f}" for _, _, v in pairs]}),
+                     hide_index=True)
             st.caption("1 = same ranking of leads, 0 = unrelated, −1 = reversed; — where a method ranks all leads "
                        "equally.")
     else:

@@ -7,10 +7,7 @@ cross-validation held-out fold and uploaded predictions stay selectable.
 import numpy as np
 import streamlit as st
 
-from hfviz.dashboard import report
-from hfviz.dashboard import risk_figures
-from hfviz.dashboard import ui
-from hfviz.dashboard import validation
+from hfviz.dashboard import model_card, report, risk_figures, ui, validation
 from hfviz.risk import assess as risk_assess
 from hfviz.risk import cohort
 
@@ -52,7 +49,7 @@ if shipped:
                   + (f"; the simulator's true log-hazard reaches {oracle:.3f} (oracle C)." if oracle else "."))
     else:
         title, where = f"{label}: cross-validation held-out fold", "held-out fold (synthetic)"
-        c_index = report.card_c_index(model.card)
+        c_index = model_card.card_c_index(model.card)
         if c_index is not None:
             c_note = "Held-out C-index with its 95 % CI as in the model card (the same number on Home and Model card)."
 else:
@@ -69,7 +66,8 @@ else:
     with ui.guard("The cohort analysis"):
         analysis = cohort.analyse(df, scheme=scheme, top_k_percent=top_k, horizon_months=horizon)
     title = "Your predictions"
-    calib_note = "No model baseline for uploaded predictions: a Breslow baseline is fitted on the same data (in-sample)."
+    calib_note = ("No model baseline for uploaded predictions: a Breslow baseline is fitted on the same data "
+                  "(in-sample).")
 if analysis is None:
     st.stop()
 
@@ -93,8 +91,10 @@ else:
 subtitle = (f"log-rank p = {s.logrank_p:.2g} · HR {s.high_label} vs {s.low_label} "
             + (f"{hr['hr']:.2f} ({hr['lower']:.2f}–{hr['upper']:.2f})" if hr_ok else "not estimable")
             + f" · C-index {c_index[0]:.3f} ({c_index[1]:.3f}–{c_index[2]:.3f})")
-st.plotly_chart(risk_figures.km_groups_figure(analysis.curves, analysis.at_risk, title=f"Kaplan–Meier by predicted risk<br>{title}",
-                                              subtitle=subtitle), key="cohort.km_plot", config=PLOT_CONFIG)
+km_fig = risk_figures.km_groups_figure(analysis.curves, analysis.at_risk,
+                                       title=f"Kaplan–Meier by predicted risk<br>{title}", subtitle=subtitle,
+                                       phone=ui.compact_layout())
+st.plotly_chart(km_fig, key="cohort.km_plot", config=PLOT_CONFIG)
 
 left, right = st.columns(2)
 with left:
@@ -109,7 +109,8 @@ with right:
     st.plotly_chart(risk_figures.risk_histogram_figure(df["log_risk"].to_numpy(float), patient_log_risk=patient_lr,
                                                        cutoffs=analysis.groups.cutoffs,
                                                        cohort_label=where if shipped else "uploaded cohort",
-                                                       patient_label="current ECG", patient_name=ui.current_ecg_label()),
+                                                       patient_label="current ECG",
+                                                       patient_name=ui.current_ecg_label()),
                     key="cohort.histogram_plot", config=PLOT_CONFIG)
     if shipped and patient_lr is None:
         st.caption("Load an ECG on the Patient page to mark it here.")

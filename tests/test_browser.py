@@ -103,6 +103,33 @@ def test_upload_a_then_b_shows_only_b_without_error(page, tmp_path):
         assert "recordb.hea" in shown and "recorda" not in shown, shown
     assert not [e for e in _errors(page) if "recordb" in e or "recorda" in e]
     assert page.locator("text=Traceback").count() == 0
+    uploader = page.locator('[data-testid="stFileUploader"]').first.inner_text()
+    assert "recorda" not in uploader and "recordb" not in uploader, uploader  # no list of earlier files
+
+
+@pytest.mark.parametrize("width", [1600, 390])
+def test_measurements_table_fits_its_column(page, tmp_path, width):
+    page.set_viewport_size({"width": width, "height": 1000})
+    _upload(page, _files(tmp_path, wfdb_pair(5, record=f"meas{width}")), f"meas{width}.hea")
+    wait_drawn(page, marker_js=text_js("log-risk"), min_charts=3)
+    table = page.locator('[data-testid="stTable"]', has=page.get_by_text("measurement", exact=True)).first
+    fits = table.evaluate("""t => { const box = t.parentElement.getBoundingClientRect();
+        const cells = Array.from(t.querySelectorAll('th, td'));
+        return cells.length > 0 && cells.every(c => { const b = c.getBoundingClientRect();
+            return b.left >= box.left - 1 && b.right <= box.right + 1 && c.scrollWidth <= c.clientWidth + 1; }); }""")
+    assert fits  # every column is inside the page's column and no cell is cut off
+
+
+def test_at_phone_width_no_plotly_tool_bar_lies_over_a_figure_title(page, tmp_path):
+    page.set_viewport_size({"width": 390, "height": 844})
+    _upload(page, _files(tmp_path, wfdb_pair(6, record="phone01")), "phone01.hea")
+    wait_drawn(page, marker_js=text_js("log-risk"), min_charts=3)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    for k in range(charts.count()):
+        charts.nth(k).hover()
+        shown = charts.nth(k).evaluate("""c => Array.from(c.querySelectorAll('.modebar-container'))
+            .some(m => getComputedStyle(m).display !== 'none' && m.getBoundingClientRect().width > 0)""")
+        assert not shown, f"chart {k}"
 
 
 def test_two_unrelated_files_give_one_sentence_and_keep_the_previous_ecg(page, tmp_path):

@@ -1,4 +1,7 @@
-"""Figure builders (hfviz.dashboard.ecg_figures, attribution_figures, risk_figures): structure and scaling, no rendering."""
+"""Figure builders (hfviz.dashboard.ecg_figures, attribution_figures, risk_figures): structure and scaling.
+
+No rendering here (the browser draws them in tests/test_browser.py).
+"""
 
 from __future__ import annotations
 
@@ -401,3 +404,116 @@ def test_phone_lead_attention_heatmap_keeps_values_on_hover_and_the_colour_bar_u
     desk, phone = (attribution_figures.lead_attention_heatmap(a, phone=c) for c in (False, True))
     assert desk.data[0].texttemplate and not phone.data[0].texttemplate
     assert phone.data[0].colorbar.orientation == "h" and "%{z" in phone.data[0].hovertemplate
+
+
+# --- the overlay on one sheet of ECG paper (the Interpretability page; #11 method switch < 1 s) ----------
+#: The Interpretability overlay as JSON. Before (12 subplots, made by make_subplots): 82 kB, 24 traces
+#: in 12 plot areas, ~0.8-1.7 s to build and ~0.8 s for plotly.js to draw on the busy 2-core machine;
+#: now one plot area, 2 traces: ~76 kB (~106 kB with the reference beat), ~40 ms to build, ~0.2 s to draw.
+PAPER_OVERLAY_BUDGET = 90_000
+PAPER_OVERLAY_MAX_TRACES = 3  # bands, reference, beat
+
+
+def _paper(beat=None, vals=None, **kw):
+    beat = np.zeros((12, 600)) if beat is None else beat
+    vals = np.ones((12, 600)) if vals is None else vals
+    label = kw.pop("method_label", "IG")
+    return attribution_figures.beat_overlay_paper_figure(beat, vals, FS, method_label=label, **kw)
+
+
+def _band_at(fig, lead, t_ms):
+    """The colour value the bands show for ``lead`` at ``t_ms`` into its beat, and the hover's ms there."""
+    (bands,) = _roles(fig, "overlay")
+    p = fig.layout.meta["panels"][lead]
+    x, y = np.asarray(bands.x), np.asarray(bands.y)
+    col = int(np.searchsorted(x, p["x0"] + t_ms, side="right")) - 1
+    row = int(np.searchsorted(y, p["y0"] + 1e-6, side="right")) - 1
+    return np.asarray(bands.z)[row, col], bands.customdata[row][col]
+
+
+def test_paper_overlay_stays_under_its_byte_budget_in_one_plot_area_with_three_traces_at_most():
+    for columns, ref in ((4, None), (2, None), (4, _noisy((12, 600), 2))):
+        fig = _paper(_noisy((12, 600)), _noisy((12, 600), 1), columns=columns, reference_mv=ref,
+                     colorbar_title=attribution_figures.ATTRIBUTION_UNITS["saliency"])
+        assert len(fig.to_json()) < (PAPER_OVERLAY_BUDGET if ref is None else OVERLAY_BUDGET)  # + a dashed line
+        assert len(fig.data) <= PAPER_OVERLAY_MAX_TRACES
+        assert not any(k.startswith(("xaxis2", "yaxis2")) for k in fig.layout.to_plotly_json())  # one plot area
+
+
+@pytest.mark.parametrize("columns", [4, 2, 1])
+def test_paper_overlay_places_every_lead_in_its_panel_with_its_own_bands(columns):
+    vals = np.arange(12, dtype=float)[:, None].repeat(600, axis=1)  # lead i has the value i everywhere
+    vals[LEADS.index("V2"), 300:305] = 50.0  # one 10-ms band at 600 ms
+    fig = _paper(vals=vals, columns=columns)
+    rows = attribution_figures.overlay_rows(columns)
+    panels = fig.layout.meta["panels"]
+    assert sorted(panels) == sorted(LEADS)
+    for r, row in enumerate(rows):
+        for c, lead in enumerate(row):
+            assert (panels[lead]["row"], panels[lead]["col"]) == (r, c)
+            value, ms = _band_at(fig, lead, 105.0)
+            assert value == pytest.approx(LEADS.index(lead)) and ms == 105  # the band's centre
+    assert _band_at(fig, "V2", 603.0)[0] == pytest.approx(50.0)
+    (bands,) = _roles(fig, "overlay")
+    assert np.isnan(np.asarray(bands.z)).any()  # gaps between the panels stay empty
+
+
+def test_paper_overlay_draws_each_beat_in_its_panel_on_one_mv_scale_with_whole_5_mm_rows():
+    beat = np.zeros((12, 600))
+    beat[LEADS.index("V4")] = np.linspace(-0.2, 2.3, 600)
+    fig = _paper(beat, colorbar_title="Δ log-risk<br>per sample", reference_mv=np.full((12, 600), 0.1))
+    panels = fig.layout.meta["panels"]
+    for row in ecg_figures.LAYOUT_3X4:  # one mV range per row, in whole 0.5-mV (5 mm) squares
+        assert len({(panels[ld]["lo"], panels[ld]["hi"]) for ld in row}) == 1
+        assert all(panels[ld]["lo"] % 0.5 == 0 and panels[ld]["hi"] % 0.5 == 0 for ld in row)
+    assert panels["V4"]["hi"] >= 2.3 and panels["I"]["hi"] == panels["V4"]["hi"]
+    (line,) = _roles(fig, "beat")
+    x, y = np.asarray(line.x, dtype=float), np.asarray(line.y, dtype=float)
+    p = panels["V4"]
+    inside = (x >= p["x0"]) & (x <= p["x0"] + 1200) & (y >= p["y0"] - 1e-3) & (y <= p["y0"] + p["hi"] - p["lo"] + 1e-3)
+    mv = y[inside] - p["y0"] + p["lo"]
+    assert mv.max() == pytest.approx(2.3, abs=0.01) and mv.min() == pytest.approx(-0.2, abs=0.01)
+    assert np.isnan(y).sum() == 12  # one break after each lead: no line joins two panels
+    assert len(_roles(fig, "reference")) == 1
+    assert "Δ log-risk" in fig.layout.coloraxis.colorbar.title.text
+
+
+def _path_lines(path: str, kind: str) -> list[float]:
+    """Sorted positions of the vertical (``"V"``: x) or horizontal (``"H"``: y) lines of an SVG grid path."""
+    pattern = r"M(-?[\d.]+),-?[\d.]+V" if kind == "V" else r"M-?[\d.]+,(-?[\d.]+)H"
+    return sorted({float(v) for v in re.findall(pattern, path)})
+
+
+def test_paper_overlay_grid_is_1_mm_and_5_mm_of_ecg_paper_and_panels_start_on_5_mm_lines():
+    fig = _paper()
+    paths = {s.name: s.path for s in fig.layout.shapes}
+    assert np.allclose(np.diff(_path_lines(paths["grid 1 mm"], "V")), 40.0)  # ms between vertical lines
+    assert np.allclose(np.diff(_path_lines(paths["grid 5 mm"], "V")), 200.0)
+    assert np.allclose(np.diff(_path_lines(paths["grid 1 mm"], "H")), 0.1, atol=0.011)  # mV between horizontal ones
+    assert np.allclose(np.diff(_path_lines(paths["grid 5 mm"], "H")), 0.5)
+    for p in fig.layout.meta["panels"].values():
+        assert p["x0"] % 200 == 0 and round(p["y0"] * 2, 6) % 1 == 0
+
+
+def test_paper_overlay_keeps_the_colour_scale_rules_of_the_subplot_overlay():
+    signed = _paper(vals=np.linspace(-1, 3, 600)[None].repeat(12, axis=0), vmax=None)
+    assert signed.layout.coloraxis.cmin == pytest.approx(-signed.layout.coloraxis.cmax)
+    assert "raises risk" in signed.layout.coloraxis.colorbar.title.text
+    assert _paper(vmax=0.5).layout.coloraxis.cmax == 0.5
+    assert _paper(signed=False).layout.coloraxis.cmin == 0
+    phone = _paper(method_label="IG · baseline: zeros", columns=2)
+    assert phone.layout.coloraxis.colorbar.orientation == "h" and "<br>" in phone.layout.title.text
+    with pytest.raises(ValueError):
+        _paper(vals=np.ones((12, 500)))
+
+
+def test_km_figure_at_phone_width_puts_each_part_of_the_title_on_its_own_line_and_never_clips_at_risk_numbers():
+    curves = {"low": _km(drop=0.02), "high": _km(drop=0.2)}
+    at_risk = pd.DataFrame([[834, 820, 0], [833, 818, 0]], index=list(curves), columns=[0, 36, 84])
+    kw = dict(title="Kaplan–Meier by predicted risk<br>MI-like cohort (synthetic): independent validation",
+              subtitle="log-rank p = 0.0026 · HR high vs low 2.28 (1.32–3.91) · C-index 0.616 (0.537–0.681)")
+    desk, phone = risk_figures.km_groups_figure(curves, at_risk, **kw), risk_figures.km_groups_figure(
+        curves, at_risk, phone=True, **kw)
+    assert desk.layout.title.text.count("<br>") == 2 and phone.layout.title.text.count("<br>") == 5
+    assert phone.layout.height > desk.layout.height  # the extra lines get their room
+    assert all(tr.cliponaxis is False for tr in _roles(phone, "at_risk") + _roles(desk, "at_risk"))

@@ -142,7 +142,7 @@ def _add_km_trace(fig: go.Figure, km: pd.DataFrame, label: str, colour: str, *, 
 
 
 def _changes_only(km: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a KM table where the curve or its band changes, plus the first and last (same picture, fewer points)."""
+    """The rows of a KM table where the curve or its band changes, and the first and last (same picture, fewer rows)."""
     cols = [c for c in ("survival", "ci_lower", "ci_upper") if c in km.columns]
     v = km[cols].to_numpy(float)
     changed = np.ones(len(km), dtype=bool)
@@ -167,6 +167,7 @@ def km_groups_figure(
     title: str,
     subtitle: str = "",
     horizon_months: float = 84.0,
+    phone: bool = False,
 ) -> go.Figure:
     """Kaplan–Meier curves by risk group with 95 % CI bands and a numbers-at-risk table.
 
@@ -183,6 +184,9 @@ def km_groups_figure(
         Second title line, e.g. the log-rank p-value and hazard ratio.
     horizon_months : float
         Right end of the time axis.
+    phone : bool
+        Phone width (~360 px): the title's and subtitle's parts (split at ": " and " · ") each on
+        a line of their own, anchored at the top inside the top margin.
 
     Returns
     -------
@@ -206,6 +210,7 @@ def km_groups_figure(
         fig.add_trace(go.Scatter(x=times, y=[g] * len(times), mode="text", textposition="middle center",
                                  text=[("" if not np.isfinite(v) else f"{int(v)}") for v in counts.astype(float)],
                                  textfont=dict(color=colour, size=12), showlegend=False, hoverinfo="skip",
+                                 cliponaxis=False,  # the number under 0 months is wider than the axis' margin
                                  meta={"role": "at_risk", "group": g}), row=2, col=1)
     y_lo = max(0.0, min(lows) - 0.02)
     fig.update_yaxes(title_text="probability HF-free", range=[y_lo, 1.005], tickformat=".0%", row=1, col=1,
@@ -213,13 +218,23 @@ def km_groups_figure(
     fig.update_yaxes(title_text="at risk", row=2, col=1, autorange="reversed", type="category",
                      showgrid=False, categoryorder="array", categoryarray=groups)
     # both rows share one x axis range and the same ticks: each at-risk number sits under its tick
-    fig.update_xaxes(range=[-2, horizon_months + 2], tickvals=times, showgrid=True, gridcolor="#eee", row=1, col=1)
-    fig.update_xaxes(range=[-2, horizon_months + 2], title_text="months since ECG", showgrid=True, gridcolor="#f4f4f4",
+    # room left of 0 for the at-risk numbers centred there (a phone's plot is ~230 px for 84 months)
+    x_range = [-8, horizon_months + 5] if phone else [-2, horizon_months + 2]
+    fig.update_xaxes(range=x_range, tickvals=times, showgrid=True, gridcolor="#eee", row=1, col=1)
+    fig.update_xaxes(range=x_range, title_text="months since ECG", showgrid=True, gridcolor="#f4f4f4",
                      row=2, col=1, tickvals=times, showticklabels=True)
+    if phone:  # a phone is ~360 px wide: one part of the title per line
+        title = title.replace(": ", ":<br>")
+        subtitle = subtitle.replace(" · ", "<br>")
     text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
     lines = text.count("<br>") + 1  # the page may break a long title (phone width)
-    fig.update_layout(title=dict(text=text, x=0.01), height=540 + 20 * lines, plot_bgcolor="white",
-                      margin=dict(l=110, r=20, t=30 + 20 * lines, b=50), legend=dict(x=0.01, y=0.3, yanchor="bottom"))
+    height = 540 + 20 * lines
+    title_box = dict(text=text, x=0.01)
+    if phone:  # several lines grow down from the top of the figure, all inside the top margin
+        title_box.update(y=1.0 - 28.0 / height, yref="container", yanchor="top")  # plotly anchors line 1
+    fig.update_layout(title=title_box, height=height, plot_bgcolor="white",
+                      margin=dict(l=110, r=20, t=30 + 20 * lines + (10 if phone else 0), b=50),
+                      legend=dict(x=0.01, y=0.3, yanchor="bottom"))
     return fig
 
 

@@ -17,6 +17,7 @@ from hfviz.dashboard.ui.state import (
     K_ECG_TOKEN,
     K_FIG_CACHE,
     K_INTERP_CACHE,
+    K_UPLOAD_ROUND,
     K_UPLOAD_SEEN,
     K_UPLOAD_SIG,
 )
@@ -52,7 +53,23 @@ def clear_ecg(error: str | None = None) -> None:
     st.session_state[K_FIG_CACHE] = {}
 
 
-def _file_id(f: Any) -> Any:
+#: How many uploads the Patient page has processed: each one gives the uploader a fresh identity,
+#: so it lists only what the user chose next (``st.file_uploader`` otherwise keeps every file).
+
+
+def uploader_identity() -> dict[str, Any]:
+    """Keyword arguments that make the ECG ``st.file_uploader`` a new, empty widget after each processed upload.
+
+    Streamlit resets a keyed uploader when its ``max_upload_size`` changes; it alternates
+    between ``None`` (the server's ``maxUploadSize``) and that same number of MB, so the limit
+    never changes while the widget key (``K_UPLOAD``, which tests address) stays the same.
+    """
+    if st.session_state.get(K_UPLOAD_ROUND, 0) % 2 == 0:
+        return {"max_upload_size": None}
+    return {"max_upload_size": int(st.get_option("server.maxUploadSize"))}
+
+
+def file_id(f: Any) -> Any:
     """The uploader's id of one uploaded file (name and content hash where there is none)."""
     return getattr(f, "file_id", None) or (f.name, source_signature([(f.name, f.getvalue())]))
 
@@ -66,13 +83,26 @@ def load_uploaded(files: Sequence[Any] | None) -> None:
     be one ECG, an unsupported format or an unreadable file leave the current ECG loaded and
     store one sentence for the page to show. The bytes go to :func:`hfviz.ecg.io.read_ecg` as
     ``(name, bytes)`` pairs and are never written to disk.
+
+    Call it *before* drawing the uploader, with the uploader's value from the last run
+    (``st.session_state.get(K_UPLOAD)``), and draw the uploader with :func:`uploader_identity`:
+    after a new upload was handled (loaded or refused) the uploader drawn in the same run is a
+    fresh widget that lists nothing, instead of every file chosen so far.
     """
     files = list(files or [])
     seen = st.session_state.get(K_UPLOAD_SEEN, frozenset())
-    new = [f for f in files if _file_id(f) not in seen]
-    st.session_state[K_UPLOAD_SEEN] = frozenset(_file_id(f) for f in files)
+    new = [f for f in files if file_id(f) not in seen]
+    st.session_state[K_UPLOAD_SEEN] = frozenset(file_id(f) for f in files)
     if not new:
         return
+    try:
+        _load_new_upload(new)
+    finally:  # loaded or refused: the uploader drawn after this is a new, empty one (see uploader_identity)
+        st.session_state[K_UPLOAD_ROUND] = st.session_state.get(K_UPLOAD_ROUND, 0) + 1
+
+
+def _load_new_upload(new: Sequence[Any]) -> None:
+    """Read the files of one choice in the file dialog (see :func:`load_uploaded`)."""
     pairs = [(Path(f.name).name, f.getvalue()) for f in new]
     sig = source_signature(pairs)
     st.session_state[K_UPLOAD_SIG] = sig

@@ -19,7 +19,7 @@ from hfviz.errors import HfvizError
 _MAX_CACHED_ATTRIBUTIONS = 8
 
 
-def _compute_attribution(model: Any, prepared: Any, *, method: str, baseline: str, n_steps: int) -> Any:
+def compute_attribution(model: Any, prepared: Any, *, method: str, baseline: str, n_steps: int) -> Any:
     """One attribution, with a visible "queued" notice while other users' explanations hold every slot."""
     from hfviz.risk.explain import attribute, attribution_load
 
@@ -55,7 +55,7 @@ def attributions(model: Any, prepared: Any, *, baseline: str, n_steps: int, meth
     for method in methods:
         key = (*base_key, method)
         if key not in cache:
-            result = _compute_attribution(model, prepared, method=method, baseline=baseline, n_steps=n_steps)
+            result = compute_attribution(model, prepared, method=method, baseline=baseline, n_steps=n_steps)
             while len(cache) >= _MAX_CACHED_ATTRIBUTIONS:
                 cache.pop(next(iter(cache)))
             cache[key] = result

@@ -14,6 +14,7 @@ K_ECG_TOKEN = "patient.ecg_token"  # sha256 of the source bytes: keys the per-se
 K_ECG_ERROR = "patient.error"  # last loading error sentence, or None
 K_UPLOAD = "patient.upload"  # the file_uploader widget
 K_UPLOAD_SEEN = "patient.upload_seen"  # ids of the uploader's files already handled (each new choice is one upload)
+K_UPLOAD_ROUND = "patient.upload_round"
 K_UPLOAD_SIG = "patient.upload_sig"  # signature of the upload that was last processed
 K_EXAMPLE = "patient.example"  # the example selectbox widget
 K_SOURCE = "patient.source"  # radio: upload or example

@@ -24,6 +24,13 @@ PAGE_TITLE = "hfviz — heart-failure risk from a 12-lead ECG"
 PAGE_ICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 
 
+#: On a narrow screen (a phone, ~390 px) plotly's tool bar would lie over the figures' titles, which
+#: use the whole width there: it is hidden (zoom stays: drag to zoom, double-tap to reset).
+NARROW_SCREEN_CSS = """<style>
+@media (max-width: 640px) { [data-testid="stPlotlyChart"] .modebar-container { display: none !important; } }
+</style>"""
+
+
 # --- shared widgets -----------------------------------------------------------------------------
 def page_setup(*, fill_status: bool = True) -> Any:
     """Start of every page: session state, then the shared sidebar.
@@ -46,6 +53,7 @@ def page_setup(*, fill_status: bool = True) -> Any:
     # A page opened by its own URL on a fresh server runs in legacy pages-folder mode, without
     # app.py: repeat the page config so every page gets the wide layout the ECG paper needs.
     st.set_page_config(page_title=PAGE_TITLE, page_icon=PAGE_ICON, layout="wide")
+    st.html(NARROW_SCREEN_CSS)  # style only: Streamlit adds it to the page without an element
     init_state()
     slot = sidebar()
     if fill_status:
