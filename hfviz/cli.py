@@ -398,7 +398,7 @@ def _cmd_import_ptbxl(args) -> int:
 
 
 # --- bench ------------------------------------------------------------------------------
-_BENCHES = ("read", "simulate", "model", "app", "scale", "browser", "load")
+_BENCHES = ("read", "simulate", "model", "app", "scale", "browser", "load", "batch-view")
 
 
 def _add_bench(sub) -> None:
@@ -421,7 +421,8 @@ def _cmd_bench(args) -> int:
 
     funcs = {"read": bench.bench_read_preprocess, "simulate": bench.bench_simulate,
              "model": bench.bench_model, "app": bench.bench_app, "scale": bench_scale,
-             "browser": lambda: bench_browser(repeats=max(1, args.repeats)), "load": bench_load}
+             "browser": lambda: bench_browser(repeats=max(1, args.repeats)), "load": bench_load,
+             "batch-view": bench.bench_batch_view}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "processor": platform.machine()}}
     for name in args.only:

@@ -494,3 +494,11 @@ def test_xml_format_errors_keep_their_precedence():
     assert "malformed" in assert_fails_cleanly([("a.xml", b"<CardiologyXML><StripData>")])
     bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><RestingECG>&a;</RestingECG>'
     assert "entities" in assert_fails_cleanly([("a.xml", bomb)])
+
+
+def test_a_wfdb_header_comment_saying_synthetic_marks_the_record_synthetic(tmp_path):
+    from hfviz.synthetic.files import write_ecg_files
+
+    write_ecg_files(tmp_path, 1, seed=0, formats=("wfdb",))
+    record = read_ecg(sorted(str(p) for p in tmp_path.iterdir()))
+    assert record.meta.get("synthetic") is True

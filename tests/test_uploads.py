@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from dashboard_fixtures import wfdb_pair
+
 from hfviz.dashboard import uploads
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ecg-samples"
@@ -73,3 +73,12 @@ def test_a_readers_own_sentence_is_kept_for_a_corrupt_file_of_a_known_format():
 def test_unrecognised_content_keeps_the_readers_sentence():
     err = "blob.bin: unknown file format; supported are WFDB, …"
     assert uploads.unsupported_format_sentence([("blob.bin", bytes(range(256)))], err) == err
+
+
+def test_every_format_the_readers_return_has_words_and_those_formats_keep_the_readers_sentence():
+    from hfviz.ecg.io import FORMATS
+
+    assert set(FORMATS) <= set(uploads.FORMAT_WORDS)
+    assert uploads.format_words("cardiosoft") == "GE CardioSoft XML" and uploads.format_words("odd") == "odd"
+    reader_error = "a.xml: the CardioSoft strip has no samples."
+    assert uploads.unsupported_format_sentence([("a.xml", b"<CardiologyXML/>")], reader_error) == reader_error

@@ -72,7 +72,9 @@ def read_example(files: Sequence[Path]) -> list[tuple[str, bytes]]:
 
 
 def is_synthetic_ecg(prepared: Any, label: str | None) -> bool:
-    """Whether an ECG is synthetic: flagged in its metadata, simulated, or a bundled example (by its label)."""
+    """Whether an ECG is synthetic: flagged in its metadata or its interpretation text, simulated, or a
+    bundled example (by its label)."""
     record = prepared.record
     return bool(record.meta.get("synthetic") or record.source_format == "simulated"
+                or "synthetic" in str(record.meta.get("interpretation", "")).lower()
                 or str(label).startswith(EXAMPLE_PREFIX))

@@ -9,6 +9,10 @@ the rows are appended to the output (CSV, or Parquet when pyarrow is installed) 
 so an interrupted run keeps what it scored and ``resume`` skips those IDs. Failures are listed
 by file and never stop the run.
 
+The dashboard's Batch page scores uploads through the same :func:`score_sources`: its ECGs are
+:class:`MemorySource` (names and bytes, never on disk), and a ``describe`` function adds columns
+taken from each prepared ECG (format, quality flags) before the prepared ECG is dropped.
+
 Under ``torchrun`` each rank scores the sources ``r::W`` into its own part file (with an
 ``_order`` column); :func:`merge_parts` joins them into the file a single process would have
 written.
@@ -19,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,22 +55,48 @@ class Source:
         return self.files[0] if len(self.files) == 1 else list(self.files)
 
 
+@dataclass(frozen=True)
+class MemorySource(Source):
+    """One ECG held in memory (an upload): ``files`` are its names, ``data`` their bytes, in the same order.
+
+    Read as ``(name, bytes)`` pairs, as a browser upload gives them; nothing touches the disk.
+    """
+
+    data: tuple[bytes, ...] = field(default=(), repr=False)
+
+    @property
+    def read_arg(self) -> list[tuple[str, bytes]]:
+        """``(name, bytes)`` pairs for :func:`hfviz.ecg.io.read_ecg`."""
+        return list(zip(self.files, self.data))
+
+
 # --- which ECGs ---------------------------------------------------------------------------------
 
 
-def group_ecg_files(files: Sequence[str]) -> list[list[str]]:
-    """WFDB records travel as .hea + signal file(s) (.dat/.mat): group those by stem; other files stand alone."""
+def group_ecg_files(files: Sequence[str], *, listed: dict[str, Sequence[str]] | None = None) -> list[list[str]]:
+    """WFDB records travel as .hea + signal file(s) (.dat/.mat): group those by stem; other files stand alone.
+
+    ``listed`` (optional) maps a header's path to the signal file names its own signal lines give
+    (:func:`hfviz.ecg.io._wfdb_header.signal_file_names`); those files, in the header's folder,
+    join its record whatever their suffix (e.g. PTB's ``.xyz`` Frank leads).
+    """
     stems_with_hea = {Path(f).with_suffix("") for f in files if Path(f).suffix.lower() == ".hea"}
+    named = {str(Path(hea).parent / name): Path(hea).with_suffix("")
+             for hea, names in (listed or {}).items() for name in names}
     groups, seen = [], {}
     for f in files:
         stem = Path(f).with_suffix("")
         if stem in stems_with_hea and Path(f).suffix.lower() in WFDB_SUFFIXES:
-            if stem not in seen:
-                seen[stem] = []
-                groups.append(seen[stem])
-            seen[stem].append(f)
+            key = stem
+        elif named.get(str(Path(f))) in stems_with_hea:
+            key = named[str(Path(f))]
         else:
             groups.append([f])
+            continue
+        if key not in seen:
+            seen[key] = []
+            groups.append(seen[key])
+        seen[key].append(f)
     return groups
 
 
@@ -116,17 +146,31 @@ def collect_sources(inputs: Iterable[str], *, list_file: str | None = None) -> l
 # --- reading and preparing (worker processes) ------------------------------------------------------
 
 
-def prepare_one(task: tuple[Source, float | None, str | None]) -> tuple[np.ndarray | None, str | None]:
-    """(source, fs, units) -> (model input (12, 608) float32, None) or (None, one-sentence error)."""
+def prepare_described(task: tuple) -> tuple[np.ndarray | None, dict | None, str | None]:
+    """(source, fs, units[, describe]) -> (model input (12, 608) float32, details, None) or (None, None, sentence).
+
+    ``describe``, when given, is a module-level function (it travels to worker processes) that
+    turns the :class:`~hfviz.ecg.prepare.PreparedECG` into a dict of extra columns for the row
+    (e.g. format and quality flags); the prepared ECG itself is dropped as soon as it is described.
+    """
     from hfviz.risk.assess import prepare_source
 
-    source, fs, units = task
+    source, fs, units, *rest = task
+    describe = rest[0] if rest else None
     try:
-        return np.asarray(prepare_source(source.read_arg, fs=fs, units=units).model_input, np.float32), None
+        prepared = prepare_source(source.read_arg, fs=fs, units=units)
+        details = describe(prepared) if describe is not None else None
+        return np.asarray(prepared.model_input, np.float32), details, None
     except HfvizError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop a cohort run
-        return None, f"{source.files[0]}: the ECG could not be processed ({type(exc).__name__})."
+        return None, None, f"{source.files[0]}: the ECG could not be processed ({type(exc).__name__})."
+
+
+def prepare_one(task: tuple[Source, float | None, str | None]) -> tuple[np.ndarray | None, str | None]:
+    """(source, fs, units) -> (model input (12, 608) float32, None) or (None, one-sentence error)."""
+    x, _, err = prepare_described(task)
+    return x, err
 
 
 def _silence_worker() -> None:
@@ -136,17 +180,18 @@ def _silence_worker() -> None:
 
 
 def prepared_stream(sources: Sequence[Source], *, workers: int = 1, fs: float | None = None,
-                    units: str | None = None) -> Iterator[tuple[np.ndarray | None, str | None]]:
-    """:func:`prepare_one` of every source, in order; ``workers`` > 1 spreads them over spawned processes."""
-    tasks = ((s, fs, units) for s in sources)
+                    units: str | None = None, describe: Callable[[Any], dict] | None = None,
+                    ) -> Iterator[tuple[np.ndarray | None, dict | None, str | None]]:
+    """:func:`prepare_described` of every source, in order; ``workers`` > 1 spreads them over spawned processes."""
+    tasks = ((s, fs, units, describe) for s in sources)
     if workers <= 1 or len(sources) < 2:
-        yield from map(prepare_one, tasks)
+        yield from map(prepare_described, tasks)
         return
     import multiprocessing as mp
 
     chunk = max(1, min(32, len(sources) // (workers * 8)))
     with mp.get_context("spawn").Pool(workers, initializer=_silence_worker) as pool:
-        yield from pool.imap(prepare_one, tasks, chunksize=chunk)
+        yield from pool.imap(prepare_described, tasks, chunksize=chunk)
 
 
 # --- scoring ------------------------------------------------------------------------------------------
@@ -320,13 +365,17 @@ class BatchReport:
 def score_sources(model: Any, sources: Sequence[Source], emit: Callable[[pd.DataFrame], None], *,
                   workers: int = 1, batch_size: int = 256, fs: float | None = None, units: str | None = None,
                   scheme: str = "tertiles", top_k: float = 10.0, order: Sequence[int] | None = None,
-                  on_error: Callable[[str], None] | None = None, progress: Callable[[int], None] | None = None) -> tuple[int, list[str]]:
+                  on_error: Callable[[str], None] | None = None, progress: Callable[[int], None] | None = None,
+                  describe: Callable[[Any], dict] | None = None,
+                  on_failure: Callable[[Source, str], None] | None = None) -> tuple[int, list[str]]:
     """Read, prepare and score ``sources``; hand each batch of rows to ``emit`` as soon as it is scored.
 
     Rows: ``id``, ``file``, then :func:`score_inputs`' columns (plus ``_order`` when ``order`` gives
-    each source's position in the whole run). Returns (rows emitted, failure sentences).
+    each source's position in the whole run, and the keys of ``describe(prepared)`` when a
+    ``describe`` function is given). Each failure goes to ``on_error(sentence)`` and
+    ``on_failure(source, sentence)``. Returns (rows emitted, failure sentences).
     """
-    failures, ids, files, xs, pos, n = [], [], [], [], [], 0
+    failures, ids, files, xs, pos, extra, n = [], [], [], [], [], [], 0
 
     def flush():
         nonlocal n
@@ -335,19 +384,24 @@ def score_sources(model: Any, sources: Sequence[Source], emit: Callable[[pd.Data
         rows = score_inputs(model, np.stack(xs), scheme=scheme, top_k=top_k)
         rows.insert(0, "file", files)
         rows.insert(0, "id", ids)
+        if describe is not None:
+            rows = pd.concat([rows, pd.DataFrame(extra, index=rows.index)], axis=1)
         if order is not None:
             rows[ORDER_COLUMN] = pos
         emit(rows)
         n += len(rows)
-        ids.clear(), files.clear(), xs.clear(), pos.clear()
+        ids.clear(), files.clear(), xs.clear(), pos.clear(), extra.clear()
 
-    for k, (src, (x, err)) in enumerate(zip(sources, prepared_stream(sources, workers=workers, fs=fs, units=units))):
+    stream = prepared_stream(sources, workers=workers, fs=fs, units=units, describe=describe)
+    for k, (src, (x, details, err)) in enumerate(zip(sources, stream)):
         if err is not None:
             failures.append(err)
             if on_error:
                 on_error(err)
+            if on_failure:
+                on_failure(src, err)
         else:
-            ids.append(src.id), files.append(src.files[0]), xs.append(x)
+            ids.append(src.id), files.append(src.files[0]), xs.append(x), extra.append(details or {})
             pos.append(order[k] if order is not None else k)
             if len(xs) >= batch_size:
                 flush()

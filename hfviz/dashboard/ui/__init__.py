@@ -21,7 +21,9 @@ package holds what every page shares and is the only place that reads ``st.sessi
 Rooms: :mod:`~hfviz.dashboard.ui.state` (session keys), :mod:`~hfviz.dashboard.ui.models` (shared
 models, cohort analyses), :mod:`~hfviz.dashboard.ui.widgets` (page set-up, sidebar, guard),
 :mod:`~hfviz.dashboard.ui.ecg_session` (the current ECG), :mod:`~hfviz.dashboard.ui.results`
-(attributions, per-session figure cache), :mod:`~hfviz.dashboard.ui.testing` (scripted sessions);
+(attributions, per-session figure cache), :mod:`~hfviz.dashboard.ui.compare` (the Compare page's two
+sides), :mod:`~hfviz.dashboard.ui.batch` (the Batch page; imported by that page only),
+:mod:`~hfviz.dashboard.ui.testing` (scripted sessions);
 everything is re-exported here, so pages write ``ui.get_model()``.
 
 Streamlit-free helpers it uses live in :mod:`hfviz.dashboard.sources` (bundled examples, upload
@@ -34,6 +36,30 @@ each other's ECGs.
 
 from hfviz.dashboard.session_limits import K_IN_FLIGHT, MAX_IN_FLIGHT_PER_SESSION  # noqa: F401 - tests
 from hfviz.dashboard.settings import MODELS_DIR_ENV, models_dir  # noqa: F401 - tests set ui.MODELS_DIR_ENV
+from hfviz.dashboard.ui.compare import (  # noqa: F401
+    COMPARE_SIDES,
+    K_COMPARE_BASELINE,
+    K_COMPARE_CACHE,
+    K_COMPARE_METHOD,
+    K_COMPARE_STEPS,
+    compare_attributions,
+    compare_cached_figure,
+    compare_result,
+    compare_risk,
+    compare_side,
+    compare_side_error,
+    compare_side_is_synthetic,
+    compare_side_label,
+    compare_side_panel,
+    init_compare_state,
+    load_side_example,
+    load_side_upload,
+    on_example_chosen,
+    side_key,
+    take_patient_ecg,
+)
+from hfviz.dashboard.ui.compare import clear_side as clear_compare_side  # noqa: F401
+from hfviz.dashboard.ui.compare import set_side as set_compare_side  # noqa: F401
 from hfviz.dashboard.ui.ecg_session import (  # noqa: F401
     clear_ecg,
     current_ecg,
@@ -44,6 +70,7 @@ from hfviz.dashboard.ui.ecg_session import (  # noqa: F401
     load_example,
     load_uploaded,
     set_ecg,
+    uploader_identity,
 )
 from hfviz.dashboard.ui.models import (  # noqa: F401
     MALLOC_ARENAS,
@@ -83,6 +110,7 @@ from hfviz.dashboard.ui.state import (  # noqa: F401
     K_PRED_UPLOAD,
     K_SOURCE,
     K_UPLOAD,
+    K_UPLOAD_ROUND,
     K_UPLOAD_SEEN,
     K_UPLOAD_SIG,
     init_state,

@@ -209,7 +209,7 @@ def signal_file_names(header_text: str) -> list[str]:
 
 
 def header_meta(hdr: Header) -> dict:
-    """Age, sex, diagnoses and acquisition time from WFDB header comments."""
+    """Age, sex, diagnoses, acquisition time and a synthetic-data mark from WFDB header comments."""
     meta: dict = {}
     interp: list[str] = []
     free: list[str] = []
@@ -249,6 +249,8 @@ def header_meta(hdr: Header) -> dict:
             free.append(c)
     if interp:
         meta["interpretation"] = "; ".join(interp)
+    if any("synthetic" in c.lower() for c in free):
+        meta["synthetic"] = True  # e.g. "# SYNTHETIC ECG (hfviz simulator)" from hfviz.synthetic.files
     if "acquired" not in meta and hdr.base_date:
         meta["acquired"] = f"{hdr.base_date} {hdr.base_time or ''}".strip()
     return clean_meta(meta)
