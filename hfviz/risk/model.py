@@ -308,10 +308,25 @@ def card_markdown(card: dict) -> str:
         else:
             lines += [f"- **{k}**: {v}" for k, v in val.items()] + [""]
     lines += validation_markdown(card)
+    lines += fidelity_markdown(card)
     cfg = card.get("config", {})
     lines += ["## Model", "", f"- parameters: {card.get('n_parameters', '?')}", f"- config: `{json.dumps(cfg)}`", ""]
     lines += ["## Files (sha256)", ""] + [f"- `{f}`: `{h}`" for f, h in card.get("sha256", {}).items()] + [""]
     return "\n".join(lines)
+
+
+def fidelity_markdown(card: dict) -> list[str]:
+    """Markdown lines for the card's per-phenotype fidelity summary (empty when absent)."""
+    f = card.get("phenotype_fidelity")
+    if not f:
+        return []
+    lines = [f"## Per-phenotype fidelity ({f['cohort']}, SYNTHETIC)", ""]
+    for score, v in f.items():
+        if isinstance(v, dict):
+            lines.append(f"- {score}: Spearman {v['spearman_with_true_ecg_log_hazard']:.3f} with the true ECG "
+                         f"log-hazard; {v['phenotypes_within_10_points']} phenotypes within ±10 percentile points "
+                         f"of the truth; largest offset {v['largest_offset']}")
+    return [*lines, f"- per-phenotype table: {f['table']}", ""]
 
 
 def validation_markdown(card: dict) -> list[str]:

@@ -41,7 +41,7 @@ from hfviz.training.config import MASK_KEEP, PROBE_COMPONENTS, PROBE_PENALIZER, 
 
 __all__ = [  # the configs live in hfviz.training.config; re-exported here next to the loops that use them
     "FinetuneConfig", "PretrainConfig", "PROBE_COMPONENTS", "PROBE_PENALIZER", "MASK_KEEP",
-    "normalise_beats", "mask_leads", "warmup_cosine", "log", "predict", "embed", "init_head_from_probe",
+    "normalise_beats", "mask_leads", "warmup_cosine", "log", "predict", "embed", "fit_probe", "init_head_from_probe",
     "stratified_batches", "finetune",
 ]
 
@@ -119,15 +119,50 @@ def embed(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 256) -> np.
     return torch.cat(out).numpy().astype(np.float64) if out else np.zeros((0, net.cfg.embed_dim))
 
 
+def fit_probe(emb: np.ndarray, time_months: np.ndarray, event: np.ndarray, *,
+              n_components: int = PROBE_COMPONENTS, penalizer: float = PROBE_PENALIZER,
+              seed: int = 0) -> tuple[np.ndarray, float]:
+    """Penalised Cox fit on frozen embeddings ("linear probe"), as one affine map of the embedding.
+
+    embedding (N, D) -> PCA(``n_components``) -> standardised -> lifelines ``CoxPHFitter(penalizer)``
+    (Efron ties).
+
+    Parameters
+    ----------
+    emb : ndarray (N, D) float
+        Embeddings of the training subjects (:func:`embed`).
+    time_months, event : ndarray (N,)
+        Follow-up (months) and event indicator.
+
+    Returns
+    -------
+    w : ndarray (D,) and b : float
+        ``log_risk = emb @ w + b``.
+    """
+    from lifelines import CoxPHFitter
+    from sklearn.decomposition import PCA
+
+    if not np.any(event):
+        raise ValueError("a linear probe needs at least one event among the training subjects")
+    pca = PCA(min(n_components, *emb.shape), random_state=seed).fit(emb)
+    pcs = pca.transform(emb)  # (N, k)
+    mu, sd = pcs.mean(0), pcs.std(0, ddof=1)
+    sd[sd == 0] = 1.0
+    cols = [f"pc{i}" for i in range(pcs.shape[1])]
+    df = pd.DataFrame((pcs - mu) / sd, columns=cols).assign(T=np.asarray(time_months, float), E=np.asarray(event, int))
+    beta = CoxPHFitter(penalizer=penalizer).fit(df, "T", "E").params_[cols].to_numpy()  # (k,)
+    w = pca.components_.T @ (beta / sd)  # (D,): log-risk = (emb - pca.mean_) @ V^T @ (beta / sd) - mu @ (beta / sd)
+    return w, float(-pca.mean_ @ w - mu @ (beta / sd))
+
+
 @torch.no_grad()
 def init_head_from_probe(
     net: DualAttentionNet, x: np.ndarray, time_months: np.ndarray, event: np.ndarray, *,
     n_components: int = PROBE_COMPONENTS, penalizer: float = PROBE_PENALIZER, seed: int = 0,
 ) -> None:
-    """Set the linear risk head to a penalised Cox fit on the frozen embedding ("linear probe").
+    """Set the linear risk head to :func:`fit_probe` on the frozen embedding ("linear probe").
 
-    embedding (N, 512) -> PCA(``n_components``) -> standardised -> lifelines ``CoxPHFitter(penalizer)``
-    (Efron ties); the composition is one affine map, written into ``net.head[-1]`` so that
+    The probe is one affine map, written into ``net.head[-1]`` so that
     ``net.predict_log_risk(x) == probe log-risk``. Starting the Cox fine-tuning from this head
     (linear probe, then fine-tune: Kumar et al., ICLR 2022) rather than from a random head keeps the
     first gradient steps from scrambling a pretrained encoder with a head that predicts noise, and
@@ -139,26 +174,14 @@ def init_head_from_probe(
     time_months, event : ndarray (N,)
         Follow-up (months) and event indicator.
     """
-    from lifelines import CoxPHFitter
-    from sklearn.decomposition import PCA
-
     if net.cfg.risk_head != "linear":
         raise ValueError("a probe initialisation needs the linear risk head (ModelConfig.risk_head='linear')")
     if not np.any(event):
         raise ValueError("a probe initialisation needs at least one event among the training subjects")
-    emb = embed(net, x)  # (N, 512)
-    pca = PCA(min(n_components, *emb.shape), random_state=seed).fit(emb)
-    pcs = pca.transform(emb)  # (N, k)
-    mu, sd = pcs.mean(0), pcs.std(0, ddof=1)
-    sd[sd == 0] = 1.0
-    cols = [f"pc{i}" for i in range(pcs.shape[1])]
-    df = pd.DataFrame((pcs - mu) / sd, columns=cols).assign(T=np.asarray(time_months, float), E=np.asarray(event, int))
-    beta = CoxPHFitter(penalizer=penalizer).fit(df, "T", "E").params_[cols].to_numpy()  # (k,)
-    w = pca.components_.T @ (beta / sd)  # (512,): log-risk = (emb - pca.mean_) @ V^T @ (beta / sd) - mu @ (beta / sd)
-    b = -pca.mean_ @ w - mu @ (beta / sd)
+    w, b = fit_probe(embed(net, x), time_months, event, n_components=n_components, penalizer=penalizer, seed=seed)
     lin = net.head[-1]
     lin.weight.copy_(torch.as_tensor(w, dtype=lin.weight.dtype)[None])
-    lin.bias.fill_(float(b))
+    lin.bias.fill_(b)
 
 
 # --- fine-tuning -----------------------------------------------------------------------------------
