@@ -90,7 +90,7 @@ def test_home_page_states_synthetic_and_not_for_clinical_use(app):
     text = " ".join(w.value for w in app.warning)
     assert "not for clinical use" in text.lower() and "synthetic" in text.lower()
     summary = " ".join(m.value for m in app.markdown)
-    assert "held-out C-index: 0.600 (95 % CI 0.500–0.700)" in summary and "SYNTHETIC" in summary
+    assert "C-index on the cross-validation held-out fold: 0.600 (95 % CI 0.500–0.700)" in summary and "SYNTHETIC" in summary
 
 
 def test_upload_of_a_wfdb_pair_shows_risk_ecg_and_survival(app):
