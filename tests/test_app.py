@@ -370,7 +370,7 @@ def test_patient_page_says_whether_absolute_risk_was_recalibrated(app):
 def test_c_index_and_its_ci_are_the_same_on_home_cohort_and_model_card(app):
     shown = "0.600"
     home = " ".join(m.value for m in app.markdown)
-    assert "held-out C-index: 0.600 (95 % CI 0.500–0.700)" in home
+    assert "C-index on the cross-validation held-out fold: 0.600 (95 % CI 0.500–0.700)" in home
     app.switch_page("pages/3_Cohort.py").run()
     app.radio(key="cohort.source").set_value("shipped").run()
     assert _metrics(app)["C-index (95 % CI)"] == shown
