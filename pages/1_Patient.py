@@ -122,10 +122,11 @@ if risk is not None:
 
     # --- export ---------------------------------------------------------------------------------
     def _report_html(prepared=prepared, risk=risk, model=model, ecg_fig=ecg_fig, surv_fig=surv_fig, meas=meas,
-                     title=str(label)) -> str:
-        """Built only when the button is clicked (plotly.js inline makes it ~5 MB)."""
+                     title=str(label), ig=ui.computed_attributions().get("integrated_gradients")) -> str:
+        """Built only when the button is clicked (plotly.js inline makes it ~5 MB); reuses the Integrated
+        Gradients the Interpretability page computed, else the report computes them."""
         return report.patient_report(title=title, prepared=prepared, risk=risk, model=model, ecg_figure=ecg_fig,
-                                     survival_figure=surv_fig, measurements=meas)
+                                     survival_figure=surv_fig, measurements=meas, attribution=ig)
 
     st.download_button("Download HTML report (works offline)", data=_report_html, file_name="hfviz-report.html",
                        mime="text/html", key="patient.report", icon=":material/download:")
