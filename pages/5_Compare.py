@@ -8,7 +8,7 @@ baseline for both ECGs and are computed only when asked for.
 import streamlit as st
 
 from hfviz.dashboard import compare_figures, ecg_figures, report, ui
-from hfviz.dashboard.attribution_figures import ATTRIBUTION_UNITS, beat_overlay_figure
+from hfviz.dashboard.attribution_figures import ATTRIBUTION_UNITS, beat_overlay_paper_figure
 from hfviz.risk import compare, explain
 from hfviz.risk.explain_summary import crop_to_beat
 
@@ -128,9 +128,9 @@ if model is not None and change is not None:
             columns = 2 if phone else 4
             diff = crop_to_beat(attrs.attribution_b.values - attrs.attribution_a.values)
             st.plotly_chart(ui.compare_cached_figure(("overlay", method, baseline, steps, columns), lambda: (
-                beat_overlay_figure(b.median_beat_mv, diff, b.fs_hz, method_label=f"B − A · {attrs.label}",
-                                    colorbar_title=ATTRIBUTION_UNITS.get(method), reference_mv=a.median_beat_mv,
-                                    columns=columns))), key="compare.overlay", config=PLOT_CONFIG)
+                beat_overlay_paper_figure(b.median_beat_mv, diff, b.fs_hz, method_label=f"B − A · {attrs.label}",
+                                          colorbar_title=ATTRIBUTION_UNITS.get(method), reference_mv=a.median_beat_mv,
+                                          columns=columns))), key="compare.overlay", config=PLOT_CONFIG)
             st.caption("Solid: ECG B's median beat; dashed: ECG A's (both with the R peak at the same time). Colour: "
                        "B's attribution minus A's at the same moment of the beat; red raised B's risk.")
 
