@@ -85,6 +85,11 @@ def print_pdf(browser, html: str, paper: str) -> tuple[bytes, list[tuple[float, 
                            ".every(d => d.querySelector('.main-svg'))", timeout=120_000)
     sizes = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
                           ".map(d => [d.getBoundingClientRect().width, d.getBoundingClientRect().height])")
+    page.emulate_media(media="print")
+    overflow = page.evaluate("() => { const body = document.body.getBoundingClientRect().right;"
+                             " return [...document.querySelectorAll('table, .js-plotly-plot')]"
+                             ".filter(e => e.getBoundingClientRect().right > body + 1).map(e => e.textContent.slice(0, 60)); }")
+    assert overflow == [], f"wider than the printed page (cut at its edge): {overflow}"
     pdf = page.pdf(format=paper, landscape=True, print_background=True)
     ctx.close()
     return pdf, sizes, requests

@@ -535,12 +535,12 @@ def compare_report_html(
                    for s, seg in (("A", attrs.segments_a), ("B", attrs.segments_b)) if seg.nominal]
         heatmap = segment_change_heatmap(attrs)
         heatmap.update_layout(title_text="", margin={"t": 60})  # the section's text names it and the method
-        heat = doc.figure_html(heatmap, width=560, height=520)
-        right = ("<h3>The largest changes</h3>" + doc.table_html(ranking, cls="nowrap") + f"<p class='small'>{doc.esc(note)}"
+        heat = doc.figure_html(heatmap, width=516, height=520)
+        right = ("<h3>The largest changes</h3>" + doc.table_html(ranking) + f"<p class='small'>{doc.esc(note)}"
                  + "".join(f" {doc.esc(n)}" for n in nominal) + "</p>")
         body = (f"<p><b>{doc.esc(attrs.sentence())}</b></p><p>Attribution: <b>{doc.esc(attrs.label)}</b>, the same "
                 "method and baseline for both ECGs. Red: raised B's predicted risk relative to A; blue: lowered it.</p>"
-                + doc.columns_html((560, heat), (384, right)))
+                + doc.columns_html((516, heat), (428, right)))
         sections.append(doc.section("Which leads and which part of the beat moved the risk", body, new_page=True,
                                     key="why"))
     return doc.document(f"ECG A: {label_a} → ECG B: {label_b}",
