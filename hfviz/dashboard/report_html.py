@@ -241,6 +241,8 @@ def important_leads_figure(beat_mv: np.ndarray, attribution: Any, fs_hz: float =
                              "yanchor": "top", "font": {"size": 14}}, coloraxis=full.layout.coloraxis,
                       plot_bgcolor=full.layout.plot_bgcolor, height=250, margin={"l": 50, "r": 10, "t": 56, "b": 42},
                       meta={"leads": [LEADS[i] for i in order], "share": [float(share[i]) for i in order]})
+    fig.update_layout(coloraxis_colorbar={"len": 1.0, "y": 0.5, "yanchor": "middle", "title": {"side": "right"}})
+    fig.update_annotations(yshift=8)  # panel titles clear of the top mV tick label
     return fig
 
 
