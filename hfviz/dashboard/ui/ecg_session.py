@@ -27,15 +27,20 @@ from hfviz.risk.assess import prepare_source
 
 
 # --- loading an ECG -------------------------------------------------------------------------
-def set_ecg(prepared: Any, label: str, token: str) -> None:
-    """Make ``prepared`` the session's current ECG (clears the previous one's cached results)."""
+def _replace_ecg(prepared: Any, label: str | None, token: str | None, error: str | None) -> None:
+    """The session's current ECG and its load error, with the previous ECG's cached results dropped."""
     st.session_state[K_ECG] = prepared
     st.session_state[K_ECG_LABEL] = label
     st.session_state[K_ECG_TOKEN] = token
-    st.session_state[K_ECG_ERROR] = None
+    st.session_state[K_ECG_ERROR] = error
     st.session_state[K_INTERP_CACHE] = {}
     st.session_state[K_FIG_CACHE] = {}
     release_free_memory()  # the previous ECG's figures and attributions are garbage now
+
+
+def set_ecg(prepared: Any, label: str, token: str) -> None:
+    """Make ``prepared`` the session's current ECG (clears the previous one's cached results)."""
+    _replace_ecg(prepared, label, token, None)
 
 
 def keep_ecg_with_error(error: str) -> None:
@@ -45,12 +50,7 @@ def keep_ecg_with_error(error: str) -> None:
 
 def clear_ecg(error: str | None = None) -> None:
     """Forget the current ECG (and remember why, to show it)."""
-    st.session_state[K_ECG] = None
-    st.session_state[K_ECG_LABEL] = None
-    st.session_state[K_ECG_TOKEN] = None
-    st.session_state[K_ECG_ERROR] = error
-    st.session_state[K_INTERP_CACHE] = {}
-    st.session_state[K_FIG_CACHE] = {}
+    _replace_ecg(None, None, None, error)
 
 
 #: How many uploads the Patient page has processed: each one gives the uploader a fresh identity,
