@@ -454,10 +454,59 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _add_describe(sub) -> None:
+    p = sub.add_parser("describe", help="what the model reads in each ECG: the SCP statements its embedding is "
+                                        "closest to (encoder pretrained on SYNTHETIC reports)")
+    p.add_argument("files", nargs="+", help="ECG files or folders; a WFDB .hea is grouped with its signal file")
+    p.add_argument("--top", type=int, default=5, help="statements per ECG (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--models", default=None, help="models folder (default: the repository's models/)")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (CSV/NumPy files without one)")
+    p.add_argument("--units", choices=["mV", "uV"], default=None, help="amplitude units (CSV/NumPy)")
+    p.set_defaults(func=_cmd_describe)
+
+
+def _cmd_describe(args) -> int:
+    from hfviz.risk.batch import collect_sources
+    from hfviz.risk.statements import describe_sources, load_statement_reader
+
+    if args.top < 1:
+        raise HfvizError("--top must be at least 1.")
+    reader = load_statement_reader(args.models)
+    results, errors = describe_sources(reader, collect_sources(args.files), top=args.top, fs=args.fs, units=args.units)
+    for msg in errors:
+        print(f"error: {msg}", file=sys.stderr)
+    if args.json:
+        _print_json({"synthetic_model": True, "results": results})
+    else:
+        for r in results:
+            for s in r["statements"]:
+                print(f"{r['file']}\t{s['code']}\t{s['score']:.3f}\t{s['text']}")
+    return 2 if errors else 0
+
+
+def _add_build_reader(sub) -> None:
+    p = sub.add_parser("build-reader", help="statement reader for `describe` from a text-aligned pretraining "
+                                            "checkpoint: embed the statements once, measure zero-shot AUROC")
+    p.add_argument("--checkpoint", required=True, help="pretraining checkpoint with text alignment")
+    p.add_argument("--heldout", required=True, help="labelled SYNTHETIC dataset not used in pretraining "
+                                                    "(e.g. simulate --preset pretrain --seed 4)")
+    p.add_argument("--models", default="models", help="folder to write reader.safetensors and reader.card.json")
+    p.set_defaults(func=_cmd_build_reader)
+
+
+def _cmd_build_reader(args) -> int:
+    from hfviz.training.statement_table import build_statement_reader
+
+    card = build_statement_reader(args.checkpoint, args.heldout, args.models)
+    _print_json({k: card[k] for k in ("checkpoint", "zero_shot", "sha256")})
+    return 0
+
+
 _COMMANDS = [_add_info]
 _COMMANDS += [_add_simulate, _add_import_ukb, _add_import_ptbxl]  # simulate
 _COMMANDS += [_add_pretrain, _add_finetune, _add_evaluate, _add_reproduce, _add_predict, _add_merge_predictions, _add_validate]  # model
-_COMMANDS += [_add_bench]
+_COMMANDS += [_add_describe, _add_build_reader, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

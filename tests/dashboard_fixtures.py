@@ -71,7 +71,24 @@ def build_model_dir(models_dir: Path, *, cohorts=("mi", "hyp"), n: int = 240, va
                         predictions=preds, card=card, beats=beats[:16])
         if cohort in validated:
             add_validation(models_dir, cohort, seed=200 + k)
+    add_statement_reader(models_dir)
     return models_dir
+
+
+def add_statement_reader(models_dir: Path, *, seed: int = 300) -> dict:
+    """A stand-in statement reader (random encoder, projection and statement table; SYNTHETIC)."""
+    from hfviz.data.scp import STATEMENTS
+    from hfviz.risk.statements import Projection, save_statement_reader
+    from hfviz.synthetic.reports import EMITTED_CODES
+
+    torch.manual_seed(seed)
+    net = DualAttentionNet(ModelConfig()).eval()
+    table = torch.nn.functional.normalize(torch.randn(len(EMITTED_CODES), 128), dim=-1).numpy()
+    codes = list(EMITTED_CODES)
+    card = {"name": "statement reader (test stand-in, random weights)",
+            "zero_shot": {"auroc": {c: 0.5 for c in codes[:3]}}}
+    return save_statement_reader(models_dir, net, Projection(net.cfg.embed_dim), codes,
+                                 [STATEMENTS[c].description for c in codes], table, card)
 
 
 def _synthetic_predictions(rng: np.random.Generator, n: int, cohort: str, tag: str) -> pd.DataFrame:

@@ -72,7 +72,23 @@ def test_infonce_prefers_matched_pairs():
     assert float(alignment_loss(t, t, "cosine")) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("align", ["cosine", "infonce"])
+def test_soft_alignment_does_not_punish_an_ecg_for_matching_a_near_identical_text():
+    torch.manual_seed(0)
+    text = torch.randn(6, 32)
+    text[1] = text[0] + 0.01 * torch.randn(32)  # rows 0 and 1: the same findings, other likelihoods
+    t = torch.randn(6, 16)  # projected texts
+    e = t.clone()
+    e_swapped = e.clone()
+    e_swapped[[0, 1]] = e[[1, 0]]  # ECGs 0 and 1 matched to each other's near-identical text
+    soft = alignment_loss(e_swapped, t, "soft", text=text) - alignment_loss(e, t, "soft", text=text)
+    hard = alignment_loss(e_swapped, t, "infonce") - alignment_loss(e, t, "infonce")
+    assert abs(float(soft)) < 0.01 < float(hard)
+    assert alignment_loss(t, t, "soft", text=text) < alignment_loss(t[torch.randperm(6)], t, "soft", text=text)
+    with pytest.raises(ValueError, match="frozen text"):
+        alignment_loss(e, t, "soft")
+
+
+@pytest.mark.parametrize("align", ["cosine", "infonce", "soft"])
 def test_pretrain_writes_checkpoint_and_resumes(tmp_path, align):
     x, _, _ = _data(16)
     text = np.random.default_rng(1).normal(size=(16, 10)).astype(np.float32)

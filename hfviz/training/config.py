@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 #: Whole-lead masking: number of leads kept (12 = no masking), chosen uniformly per ECG.
 MASK_KEEP = (2, 3, 4, 6, 8, 12)
 #: ECG-text alignments of the pretraining ("none" = reconstruction only, no text).
-ALIGNMENTS = ("cosine", "infonce", "none")
+ALIGNMENTS = ("cosine", "infonce", "soft", "none")
 #: Linear-probe head initialisation, fixed a priori (not tuned): PCA components and lifelines penalizer.
 PROBE_COMPONENTS = 16
 PROBE_PENALIZER = 0.1
@@ -39,7 +39,7 @@ class PretrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW betas (paper)
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
     warmup_frac: float = 0.2  # paper: 20 % warm-up then cosine
-    align: str = "cosine"  # "cosine" (paper, positives only), "infonce" (CLIP-style) or "none"
+    align: str = "cosine"  # "cosine" (paper, positives only), "infonce" (CLIP-style), "soft" (InfoNCE, soft targets) or "none"
     align_weight: float = 1.0  # weight of the alignment term next to reconstruction MSE
     temperature: float = 0.1  # InfoNCE temperature
     proj_dim: int = 128  # shared projection space (paper: 512 -> 256 -> 128)

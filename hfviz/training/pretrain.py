@@ -20,6 +20,7 @@ from torch import nn
 from hfviz.device import autocast, check_precision, is_main, place, rank_world, sum_over_ranks
 from hfviz.jsonutil import plain_dict
 from hfviz.risk.network import DualAttentionNet, ModelConfig
+from hfviz.risk.statements import Projection
 from hfviz.training.config import PretrainConfig
 from hfviz.training.distributed import (
     check_global_batch,
@@ -35,32 +36,37 @@ from hfviz.training.distributed import (
 from hfviz.training.train import _log_main, _progress, lead_keep_mask, warmup_cosine
 
 
-class Projection(nn.Module):
-    """Two-layer projection ``d_in -> 256 -> d_out`` used for both ECG and text embeddings."""
-
-    def __init__(self, d_in: int, d_out: int = 128, hidden: int = 256):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, d_out))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+#: Temperature of the soft targets of ``align="soft"``, over cosines of the frozen text embeddings.
+#: Fixed a priori (MiniLM cosines of different statement sets lie ~0.05-0.3 apart), not tuned.
+SOFT_TARGET_TEMPERATURE = 0.05
 
 
-def alignment_loss(e: torch.Tensor, t: torch.Tensor, kind: str, temperature: float = 0.1) -> torch.Tensor:
+def alignment_loss(e: torch.Tensor, t: torch.Tensor, kind: str, temperature: float = 0.1,
+                   text: torch.Tensor | None = None) -> torch.Tensor:
     """ECG-text alignment between projected ECG ``e`` (B, d) and text ``t`` (B, d).
 
     ``"cosine"``: mean (1 - cos(e_i, t_i)) over positive pairs (the authors' loss).
     ``"infonce"``: symmetric CLIP cross-entropy; rows whose texts are identical count as
     positives of each other (templated reports repeat), with the target mass split among them.
+    ``"soft"``: the same cross-entropy with label-aware soft targets,
+    ``softmax_j(cos(text_i, text_j) / SOFT_TARGET_TEMPERATURE)`` over the frozen text
+    embeddings ``text`` (B, D): an ECG whose statements nearly match another's (same findings,
+    other likelihoods or wording) is no longer a full negative of it.
     """
     if kind == "cosine":
         return (1 - F.cosine_similarity(e, t, dim=-1)).mean()
-    if kind != "infonce":
+    if kind not in ("infonce", "soft"):
         raise ValueError(f"unknown alignment {kind!r}")
     en, tn = F.normalize(e, dim=-1), F.normalize(t, dim=-1)
     logits = en @ tn.T / temperature  # (B, B)
-    same = (tn @ tn.T > 0.9999).float()  # (B, B) identical texts are positives
-    target = same / same.sum(1, keepdim=True)
+    if kind == "soft":
+        if text is None:
+            raise ValueError('align="soft" needs the frozen text embeddings')
+        raw = F.normalize(text, dim=-1)
+        target = (raw @ raw.T / SOFT_TARGET_TEMPERATURE).softmax(1)  # symmetric similarity: rows = columns
+    else:
+        same = (tn @ tn.T > 0.9999).float()  # (B, B) identical texts are positives
+        target = same / same.sum(1, keepdim=True)
     return 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.log_softmax(0)).sum(0).mean())
 
 
@@ -158,7 +164,9 @@ def _pretrain_epoch(run: _Pretraining, step: nn.Module, params: list, xt: torch.
         recon = shard_mse(recon_out, xb, len(idx), world)
         align = torch.zeros((), device=dev)
         if m is not None:
-            align = alignment_loss(gather_rows(full_precision(e)), gather_rows(full_precision(t)), cfg.align, cfg.temperature)
+            raw = gather_rows(tt[mine][m.cpu()].to(dev)) if cfg.align == "soft" else None
+            align = alignment_loss(gather_rows(full_precision(e)), gather_rows(full_precision(t)), cfg.align,
+                                   cfg.temperature, raw)
         loss = recon + cfg.align_weight * align
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
