@@ -11,6 +11,7 @@ import torch
 
 from hfviz.dashboard import attribution_figures as af
 from hfviz.dashboard import ui
+from hfviz.dashboard.words import md_escape
 from hfviz.ecg.record import LEADS
 from hfviz.ecg.signal import R_OFFSET
 from hfviz.risk import explain
@@ -26,6 +27,25 @@ if model is None:
 cohort_label = ui.cohort_label(model.cohort, model)
 st.caption(f"ECG: **{ui.current_ecg_label()}** · model: {cohort_label}. Attributions explain the predicted "
            "log-risk; red raises it, blue lowers it. They describe the model, not the patient's physiology.")
+
+with st.container(border=True):
+    st.markdown("**What the model reads in this ECG**")
+    statements, problem = ui.model_reading(prepared)
+    words, device = st.columns([3, 2], gap="medium")
+    if statements:
+        words.table(pd.DataFrame({"statement": [f"{s.text} ({s.code})" for s in statements],
+                                  "similarity": [f"{s.score:.2f}" for s in statements],
+                                  "held-out AUROC": ["—" if s.auroc is None else f"{s.auroc:.2f}" for s in statements]}),
+                    hide_index=True)
+    else:
+        words.info(problem)
+    interpretation = prepared.record.meta.get("interpretation")
+    device.markdown("**The device's own interpretation**")
+    device.markdown(f"> {md_escape(interpretation)}" if interpretation else "This file carries no interpretation.")
+    st.caption("The SCP statements closest to this ECG's embedding (cosine similarity), from an encoder pretrained on "
+               "SYNTHETIC ECGs with SYNTHETIC reports, shared by the risk models' recipe. Held-out AUROC: how well "
+               "the similarity separates synthetic ECGs with and without the statement (— : too few held-out cases). A research view of what "
+               "the model associates with the ECG, not an interpretation.")
 
 view = st.radio("View", ["Attributions", "Attention", "Compare methods"], horizontal=True, key="interp.view",
                 label_visibility="collapsed")

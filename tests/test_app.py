@@ -238,6 +238,37 @@ def test_interpretability_page_computes_ig_with_a_small_completeness_gap(app, mo
     assert all(p.grad is None for p in shared.net.parameters())
 
 
+def test_interpretability_shows_what_the_model_reads_next_to_the_devices_own_interpretation(app, samples):
+    path = samples / "cardiosoft" / "example-XML1.xml"
+    _upload(app, [(path.name, path.read_bytes())])
+    app.switch_page("pages/2_Interpretability.py").run()
+    assert not app.exception and not app.error
+    assert any("What the model reads in this ECG" in m.value for m in app.markdown)
+    table = next(t.value for t in app.table if "similarity" in t.value.columns)
+    assert len(table) == 5 and list(table.columns) == ["statement", "similarity", "held-out AUROC"]
+    scores = [float(v) for v in table["similarity"]]
+    assert scores == sorted(scores, reverse=True)
+    assert any("Sinus bradycardia" in m.value for m in app.markdown)  # the device's own words, beside the model's
+    assert any("SYNTHETIC reports" in c.value for c in app.caption)
+
+
+def test_interpretability_without_a_statement_reader_says_so_and_keeps_the_attributions(app, models_dir, tmp_path,
+                                                                                         monkeypatch):
+    import shutil
+
+    bare = tmp_path / "models"
+    shutil.copytree(models_dir, bare)
+    for f in bare.glob("reader.*"):
+        f.unlink()
+    monkeypatch.setenv(ui.MODELS_DIR_ENV, str(bare))
+    _upload(app, wfdb_pair())
+    app.switch_page("pages/2_Interpretability.py").run()
+    assert not app.exception and not app.error
+    assert any("statement reader" in i.value for i in app.info)
+    assert any("This file carries no interpretation" in m.value for m in app.markdown)
+    assert any("Integrated Gradients" in t for t in _chart_titles(app))
+
+
 def test_interpretability_shows_each_control_only_for_the_method_that_uses_it(app):
     _upload(app, wfdb_pair())
     app.switch_page("pages/2_Interpretability.py").run()

@@ -50,3 +50,8 @@ def flat_fields(value: dict, prefix: str = "") -> pd.DataFrame:
         else:
             rows.append({"field": label, "value": value_text(v)})
     return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def md_escape(text: str) -> str:
+    """``text`` safe inside Streamlit markdown: file names like ``a_b_c.xml`` are not turned into italics."""
+    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", str(text))

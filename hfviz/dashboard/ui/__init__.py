@@ -79,6 +79,7 @@ from hfviz.dashboard.ui.models import (  # noqa: F401
     cohort_label,
     current_cohort,
     get_model,
+    get_statement_reader,
     load_predictions_upload,
     predictions_error,
     shipped_analysis,
@@ -90,6 +91,7 @@ from hfviz.dashboard.ui.results import (  # noqa: F401
     attributions_with_progress,
     computed_attributions,
     model_output,
+    model_reading,
     session_cached,
     session_footprint,
 )

@@ -10,7 +10,6 @@ or to one side of the Compare page.
 from __future__ import annotations
 
 import importlib.util
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from hfviz.dashboard.sources import source_signature
 from hfviz.dashboard.ui.ecg_session import set_ecg
 from hfviz.dashboard.ui.models import current_cohort, get_model
 from hfviz.dashboard.uploads import expand_batch_upload
+from hfviz.dashboard.words import md_escape  # noqa: F401 - the Batch page writes batch_ui.md_escape
 from hfviz.errors import HfvizError
 from hfviz.risk.assess import prepare_source
 
@@ -41,11 +41,6 @@ K_FILTER_TEXT, K_FILTER_GROUPS, K_FILTER_FORMATS, K_FILTER_FLAGGED = (
 PATIENT_PAGE = "pages/1_Patient.py"
 COMPARE_PAGE = "pages/5_Compare.py"
 _ROOT = Path(__file__).resolve().parents[3]
-
-
-def md_escape(text: str) -> str:
-    """``text`` safe inside Streamlit markdown: file names like ``a_b_c.xml`` are not turned into italics."""
-    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", str(text))
 
 
 def _pairs(files: Sequence[Any] | None) -> list[tuple[str, bytes]]:

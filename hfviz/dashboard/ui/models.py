@@ -47,6 +47,22 @@ def get_model(cohort: str | None = None, *, show_error: bool = True):
         return None
 
 
+@st.cache_resource(show_spinner="Loading the statement reader (once per server)…", max_entries=2)
+def _load_reader(directory: str | None):
+    from hfviz.risk.statements import load_statement_reader
+
+    configure_torch()
+    return load_statement_reader(directory)
+
+
+def get_statement_reader():
+    """The shared, read-only statement reader (:mod:`hfviz.risk.statements`), or ``None`` when its files are unusable."""
+    try:
+        return _load_reader(models_dir())
+    except HfvizError:
+        return None
+
+
 def current_cohort() -> str:
     """The cohort chosen in the sidebar (``"mi"`` or ``"hyp"``)."""
     return st.session_state.get(K_COHORT, "mi")

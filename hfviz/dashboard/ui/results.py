@@ -103,6 +103,20 @@ def model_output(model: Any, prepared: Any) -> Any:
     return session_cached(("forward",), lambda: model.forward(prepared.model_input))
 
 
+def model_reading(prepared: Any, k: int = 5) -> tuple[list, str | None]:
+    """What the model reads in the current ECG: its ``k`` closest statements (:class:`~hfviz.risk.statements.StatementScore`).
+
+    Returns ``([], reason)`` when the statement reader cannot be used. One forward pass of the
+    shared reader (no hooks, no gradients), kept per session and ECG.
+    """
+    from hfviz.dashboard.ui.models import get_statement_reader
+
+    reader = get_statement_reader()
+    if reader is None:
+        return [], "The statement reader (models/reader.safetensors) is missing or damaged; run `python -m hfviz build-reader`."
+    return session_cached(("statements", k), lambda: reader.top(prepared.model_input, k)), None
+
+
 def computed_attributions() -> dict:
     """The attributions of the current ECG computed so far in this session: method -> the latest result."""
     token, cohort = st.session_state.get(K_ECG_TOKEN), current_cohort()
