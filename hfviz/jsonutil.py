@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import sys
 from typing import Any
 
 import numpy as np
@@ -35,3 +37,9 @@ def plain_dict(cfg) -> dict:
     The one config-to-dict helper (model, pretraining, fine-tuning and reproduce configs alike).
     """
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def print_json(obj: Any) -> None:
+    """Write ``obj`` to stdout as indented JSON (the command line's machine-readable output)."""
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")

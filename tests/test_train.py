@@ -284,7 +284,8 @@ def test_reconstruction_only_pretraining_runs_without_text_and_gets_its_own_tabl
 def test_training_options_take_their_defaults_from_the_config_dataclasses():
     import dataclasses
 
-    from hfviz.cli import _reproduce_config, build_parser
+    from hfviz.cli import build_parser
+    from hfviz.cli_research import _reproduce_config
     from hfviz.training.config import PRETRAIN_SET_BY_REPRODUCE, ReproduceConfig, config_values
 
     parser = build_parser()
