@@ -15,6 +15,11 @@ Reads the checkpoints of ``scripts/text_alignment_runs.sh`` (development corpus,
   Chapman-Shaoxing SNOMED codes, LUDB diagnoses), with the counts.
 
     PYTHONPATH=. python scripts/text_alignment_study.py        # -> docs/text_alignment.json ("study")
+
+Choice rule, fixed before the runs finished: the text objective with the highest mean 10 %-label probe
+macro-AUROC over seeds is the one whose survival CV rows are run (``scripts/text_cv_rows.py``) and
+whose seed-0 pretraining ships as the statement reader; zero-shot macro-AUROC breaks a tie (means
+within one sd).
 """
 
 from __future__ import annotations
