@@ -176,8 +176,19 @@ def main() -> None:
     encode = load_encoder()
     records = real_samples()
     runs = []
+    cache_dir = Path(args.ckpts) / "study_rows"  # one result per finished checkpoint, reused while it is unchanged
+    cache_dir.mkdir(exist_ok=True)
     for ckpt in sorted(Path(args.ckpts).glob("*_s*.pt")):
         align, seed = ckpt.stem.rsplit("_s", 1)
+        state = torch.load(ckpt, weights_only=True, map_location="cpu")
+        if state["epoch"] < state["pretrain_config"]["epochs"]:
+            print(f"{ckpt.name}: still pretraining (epoch {state['epoch']}), left out", flush=True)
+            continue
+        cached = cache_dir / f"{ckpt.stem}.json"
+        key = f"{ckpt.stat().st_size}:{ckpt.stat().st_mtime_ns}"
+        if cached.is_file() and json.loads(cached.read_text()).get("key") == key:
+            runs.append(json.loads(cached.read_text())["row"])
+            continue
         row = {"align": align, "seed": int(seed)}
         if align == "none":
             from hfviz.training.pretrain import load_pretrained
@@ -197,6 +208,7 @@ def main() -> None:
         for frac in (0.01, 0.10):
             row[f"probe_{int(frac * 100)}pct"] = [round(v, 4) for v in probe_auroc(z_pool, y_pool, z_held, y_held, frac, args.draws)]
         print(json.dumps({k: v for k, v in row.items() if k not in ("zero_shot", "real_zero_shot")}), flush=True)
+        cached.write_text(json.dumps({"key": key, "row": row}))
         runs.append(row)
     summary = {}
     for align in ALIGNS:

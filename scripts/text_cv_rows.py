@@ -11,6 +11,7 @@ rows used a corpus simulated before the LBBB waveform was redrawn.
     python -m hfviz pretrain --corpus data/text/corpus-s0 --align none --out data/text/ckpt-s0/none.pt
     python -m hfviz pretrain --corpus data/text/corpus-s0 --align soft --out data/text/ckpt-s0/soft.pt
     PYTHONPATH=. python scripts/text_cv_rows.py --cohort mi  --align soft    # and --cohort hyp, in parallel
+    (resumable: finished (row, seed, fold) results in docs/text_cv_rows/<cohort>.jsonl are kept)
     PYTHONPATH=. python scripts/text_cv_rows.py --summarise --align soft     # -> docs/text_alignment.json ("cv")
 """
 
@@ -33,7 +34,7 @@ LABELS = {**ALIGN_LABELS, "soft": "soft-target InfoNCE"}
 
 def variants(align: str, ckpts: Path) -> list[Variant]:
     out = []
-    for a in ("none", align):
+    for a in dict.fromkeys(("none", align)):  # --align none: only the rows every comparison needs
         out.append(Variant(f"pretrained ({LABELS[a]})", "net", pretrained=str(ckpts / f"{a}.pt")))
         out.append(Variant(f"probe: pretrained ({LABELS[a]}) embedding + Cox", "probe", pretrained=str(ckpts / f"{a}.pt")))
     out.append(Variant("measurement Cox", "cox"))
