@@ -130,3 +130,8 @@ def test_the_shipped_reader_reads_the_bundled_examples_as_what_they_are():
         if code not in top:
             missed[stem] = top
     assert not missed, missed
+
+
+def test_the_shipped_model_files_stay_under_20_mb_in_total():
+    total = sum(f.stat().st_size for f in (ROOT / "models").iterdir() if f.is_file())
+    assert total < 20e6, f"models/ holds {total / 1e6:.1f} MB"
