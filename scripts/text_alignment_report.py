@@ -112,8 +112,11 @@ def cv_md(cv: dict) -> list[str]:
     names = list(cv["cohorts"]["mi"]["c_index"])
     for n in names:
         out.append(f"| {n} | " + " | ".join(_ms(cv["cohorts"][c]["c_index"].get(n)) for c in ("mi", "hyp")) + " |")
+    oracle = [cv["cohorts"][c]["oracle_ecg_c"] for c in ("mi", "hyp")]
+    out.append("| oracle, ECG part of the true hazard (ceiling) | "
+               + " | ".join(f"{o['mean']:.3f} ± {o['sd']:.3f}" for o in oracle) + " |")
     out += ["", "Paired differences (mean ± sd over the same folds; folds where the first row is better):", "",
-            "| difference | MI-like | HYP-like |", "|---|---|---|"]
+            "| difference (per-fold values: `docs/text_cv_rows.csv`) | MI-like | HYP-like |", "|---|---|---|"]
     for key in cv["cohorts"]["mi"]["paired"]:
         cells = []
         for c in ("mi", "hyp"):
@@ -124,14 +127,18 @@ def cv_md(cv: dict) -> list[str]:
     return out
 
 
-def reader_md(card: dict) -> list[str]:
+def reader_md(card: dict, real: dict | None) -> list[str]:
     zs = card["zero_shot"]
+    real_line = [] if not real else [
+        "On the 16 real labelled records (positives / negatives): "
+        + ", ".join(f"{c} {v['auroc']:.2f} ({v['positives']}/{v['negatives']})" for c, v in sorted(real.items()))
+        + ".", ""]
     return ["## 4. The shipped statement reader (`models/reader.safetensors`, `python -m hfviz describe`)", "",
             f"Built from `{card['checkpoint']}` (align `{card['pretrain_config'].get('align')}`, seed "
             f"{card['pretrain_config'].get('seed')}) with `python -m hfviz build-reader`. Zero-shot macro-AUROC on "
             f"{zs['ecgs']} held-out SYNTHETIC ECGs ({zs['heldout']}): **{zs['macro_auroc']:.3f}** over "
             f"{len(zs['auroc'])} statements; per statement: "
-            + ", ".join(f"{c} {a:.2f}" for c, a in zs["auroc"].items()) + ".", ""]
+            + ", ".join(f"{c} {a:.2f}" for c, a in zs["auroc"].items()) + ".", "", *real_line]
 
 
 def main() -> None:
@@ -150,7 +157,7 @@ def main() -> None:
     lines += cv_md(doc["cv"]) if "cv" in doc else []
     card = ROOT / "models" / "reader.card.json"
     if card.is_file():
-        lines += reader_md(json.loads(card.read_text()))
+        lines += reader_md(json.loads(card.read_text()), doc.get("study", {}).get("shipped_reader_real_zero_shot"))
     (ROOT / "docs" / "text_alignment.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

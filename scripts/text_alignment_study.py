@@ -221,9 +221,14 @@ def main() -> None:
             if vals:
                 summ[key] = [round(float(np.mean(vals)), 4), round(float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, 4)]
         summary[align] = summ
+    shipped_real = None
+    if records and (Path(__file__).resolve().parents[1] / "models" / "reader.safetensors").is_file():
+        from hfviz.risk.statements import load_statement_reader
+
+        shipped_real = real_zero_shot(load_statement_reader(), records)  # the reader as it ships
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.is_file() else {}
-    doc["study"] = {"statements": codes, "heldout": {"path": args.heldout, "seed": 4, "ecgs": len(held.x)},
+    doc["study"] = {"shipped_reader_real_zero_shot": shipped_real, "statements": codes, "heldout": {"path": args.heldout, "seed": 4, "ecgs": len(held.x)},
                     "probe_pool": {"path": args.pool, "seed": 5, "ecgs": len(pool.x)},
                     "real_records": [[Path(p).name, sorted(lab)] for p, lab in records],
                     "runs": runs, "summary": summary}

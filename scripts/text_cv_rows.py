@@ -11,7 +11,8 @@ rows used a corpus simulated before the LBBB waveform was redrawn.
     python -m hfviz pretrain --corpus data/text/corpus-s0 --align none --out data/text/ckpt-s0/none.pt
     python -m hfviz pretrain --corpus data/text/corpus-s0 --align soft --out data/text/ckpt-s0/soft.pt
     PYTHONPATH=. python scripts/text_cv_rows.py --cohort mi  --align soft    # and --cohort hyp, in parallel
-    (resumable: finished (row, seed, fold) results in docs/text_cv_rows/<cohort>.jsonl are kept)
+    (resumable: finished (row, seed, fold) results in data/text/cv_rows/<cohort>.jsonl are kept; --summarise
+    also writes their per-fold C-indices to docs/text_cv_rows.csv, so the paired differences can be checked)
     PYTHONPATH=. python scripts/text_cv_rows.py --summarise --align soft     # -> docs/text_alignment.json ("cv")
 """
 
@@ -22,6 +23,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from hfviz.training.config import ReproduceConfig
@@ -55,7 +57,7 @@ def main() -> None:
     ap.add_argument("--align", default="soft")
     ap.add_argument("--ckpts", type=Path, default=ROOT / "data" / "text" / "ckpt-s0")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "fidelity")
-    ap.add_argument("--rows", type=Path, default=ROOT / "docs" / "text_cv_rows")
+    ap.add_argument("--rows", type=Path, default=ROOT / "data" / "text" / "cv_rows", help="full per-fold rows (not shipped)")
     ap.add_argument("--summarise", action="store_true")
     args = ap.parse_args()
     vs = variants(args.align, args.ckpts)
@@ -82,6 +84,9 @@ def main() -> None:
                        f"{text} - measurement Cox": paired(rows, text, "measurement Cox"),
                        f"{recon} - measurement Cox": paired(rows, recon, "measurement Cox")},
         }
+    slim = [{"cohort": cohort, **{k: r[k] for k in ("variant", "seed", "fold", "c_index", "oracle_ecg_c")}}
+            for cohort in ("mi", "hyp") for r in read_rows(args.rows / f"{cohort}.jsonl")]
+    pd.DataFrame(slim).to_csv(ROOT / "docs" / "text_cv_rows.csv", index=False, float_format="%.4f")
     doc["cv"] = {"align": args.align, "finetune": "ReproduceConfig().finetune_config(): LP-FT, lr 3e-4, 6 epochs (the shipped recipe)", "cohorts": cv}
     out.write_text(json.dumps(doc, indent=1))
     print(json.dumps(cv, indent=1))
