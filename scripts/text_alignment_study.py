@@ -99,11 +99,7 @@ def balance(ckpt: Path, corpus, text: np.ndarray, batches: int = 4) -> dict:
     state = torch.load(ckpt, weights_only=True, map_location="cpu")
     cfg = state["pretrain_config"]
     net = load_pretrained(ckpt).train()
-    proj = {}
-    for side in ("proj_e", "proj_t"):
-        w = state[side]
-        proj[side] = Projection(w["net.0.weight"].shape[1], w["net.2.weight"].shape[0], w["net.0.weight"].shape[0])
-        proj[side].load_state_dict(w)
+    proj = {side: Projection.from_state(state[side]) for side in ("proj_e", "proj_t")}
     gen = np.random.default_rng(0)
     ratios = []
     params = [p for n, p in net.named_parameters() if not n.startswith("head.")]

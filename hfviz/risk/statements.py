@@ -47,6 +47,14 @@ class Projection(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
+    @classmethod
+    def from_state(cls, state: dict) -> Projection:
+        """A projection with the sizes and weights of a saved ``state_dict``."""
+        w1, w2 = state["net.0.weight"], state["net.2.weight"]
+        proj = cls(w1.shape[1], w2.shape[0], w1.shape[0])
+        proj.load_state_dict(state)
+        return proj
+
 
 @dataclass(frozen=True)
 class StatementScore:
@@ -160,19 +168,15 @@ def load_statement_reader(models_dir: str | Path | None = None) -> StatementRead
         missing, unexpected = net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")}, strict=False)
         if unexpected or any(not k.startswith("head.") for k in missing):
             raise ValueError("encoder weights do not match the network")
-        proj_e = Projection(cfg.embed_dim, proj["dim"], proj["hidden"])
-        proj_e.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("proj_e.")}, strict=True)
+        proj_e = Projection.from_state({k[7:]: v for k, v in state.items() if k.startswith("proj_e.")})
         table = state["statements"].numpy().astype(np.float32)
         if table.shape != (len(codes), proj["dim"]) or len(texts) != len(codes):
             raise ValueError(f"statement table {tuple(table.shape)} does not match {len(codes)} codes")
     except Exception as exc:  # noqa: BLE001 - any failure here means an unusable weights file
         detail = " ".join(str(exc).split())[:200]
         raise ModelFileError(f"{weights_path.name}: statement reader cannot be loaded ({type(exc).__name__}: {detail}).") from None
-    net.eval()
     for m in (net, proj_e):
-        m.eval()
-        for p in m.parameters():
-            p.requires_grad_(False)
+        m.eval().requires_grad_(False)
     return StatementReader(net, proj_e, codes, texts, table, card)
 
 

@@ -56,11 +56,7 @@ def reader_from_checkpoint(path: str | Path, *, codes: Sequence[str] = EMITTED_C
     if "proj_t" not in state:
         raise ValueError(f"{Path(path).name}: pretrained without text alignment; there is no text side to read with.")
     net = load_pretrained(path).eval()
-    w_e, w_t = state["proj_e"], state["proj_t"]
-    proj_e = Projection(w_e["net.0.weight"].shape[1], w_e["net.2.weight"].shape[0], w_e["net.0.weight"].shape[0])
-    proj_t = Projection(w_t["net.0.weight"].shape[1], w_t["net.2.weight"].shape[0], w_t["net.0.weight"].shape[0])
-    proj_e.load_state_dict(w_e)
-    proj_t.load_state_dict(w_t)
+    proj_e, proj_t = Projection.from_state(state["proj_e"]), Projection.from_state(state["proj_t"])
     for m in (net, proj_e, proj_t):
         m.eval().requires_grad_(False)
     table = statement_vectors(proj_t, codes, encode or load_encoder())
