@@ -22,7 +22,6 @@ from dashboard_fixtures import build_model_dir
 from streamlit.testing.v1 import AppTest
 
 from hfviz.dashboard import batch_table, ui, uploads
-from hfviz.dashboard.ui import batch as batch_ui
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -302,7 +301,7 @@ def app(models_dir, monkeypatch) -> AppTest:
 
 
 def _upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
-    at.file_uploader(key=batch_ui.K_BATCH_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in files])
+    at.file_uploader(key=ui.K_BATCH_UPLOAD).set_value([(n, b, "application/octet-stream") for n, b in files])
     return at.run()
 
 
@@ -329,9 +328,9 @@ def test_mixed_good_and_bad_files_give_table_rows_and_named_failures(app, ecg_pa
                        "empty.csv": "empty.csv: the file is empty."}
     assert any("4 ECGs scored" in m.value and "synthetic" in m.value for m in app.markdown)
     assert any(s.value == "Could not be scored (2)" for s in app.subheader)
-    result = app.session_state[batch_ui.K_BATCH_RESULT]
+    result = app.session_state[ui.K_BATCH_RESULT]
     assert len(result.table) == 4  # the session keeps the table …
-    assert isinstance(app.session_state[batch_ui.K_BATCH_SIG], tuple)  # … and the bytes' signature
+    assert isinstance(app.session_state[ui.K_BATCH_SIG], tuple)  # … and the bytes' signature
 
 
 def test_a_zip_of_ecgs_gives_one_row_per_ecg(app, ecg_pairs):
@@ -374,7 +373,7 @@ def test_the_csv_download_is_the_table(app, ecg_pairs, monkeypatch):
 
 def test_filters_narrow_the_table(app, ecg_pairs):
     _upload(app, ecg_pairs)
-    app.multiselect(key=batch_ui.K_FILTER_FORMATS).set_value(["WFDB"]).run()
+    app.multiselect(key=ui.K_FILTER_FORMATS).set_value(["WFDB"]).run()
     table, _ = _tables(app)
     assert len(table) == 2 and set(table["format"]) == {"WFDB"}
     assert any(c.value.startswith("2 of 4 ECGs shown") for c in app.caption)
@@ -382,17 +381,17 @@ def test_filters_narrow_the_table(app, ecg_pairs):
 
 def test_a_new_batch_starts_without_the_old_filters(app, ecg_pairs):
     _upload(app, ecg_pairs)
-    app.multiselect(key=batch_ui.K_FILTER_FORMATS).set_value(["WFDB"]).run()
+    app.multiselect(key=ui.K_FILTER_FORMATS).set_value(["WFDB"]).run()
     assert len(_tables(app)[0]) == 2
     _upload(app, [(n, b) for n, b in ecg_pairs if n.endswith(".xml")])  # CardioSoft only: "WFDB" is no option now
     assert not app.exception
     table, _ = _tables(app)
     assert len(table) == 2 and set(table["format"]) == {"GE CardioSoft XML"}
-    assert app.multiselect(key=batch_ui.K_FILTER_FORMATS).value == []
+    assert app.multiselect(key=ui.K_FILTER_FORMATS).value == []
 
 
 def _select(at: AppTest, row: int) -> AppTest:
-    at.session_state[batch_ui.K_BATCH_SELECT] = {"selection": {"rows": [row], "columns": []}}
+    at.session_state[ui.K_BATCH_SELECT] = {"selection": {"rows": [row], "columns": []}}
     return at.run()
 
 
@@ -411,7 +410,7 @@ def test_a_clicked_row_opens_in_the_patient_view(app, ecg_pairs):
 
 
 def test_a_clicked_row_goes_to_a_side_of_the_compare_page(app, ecg_pairs):
-    if not batch_ui.compare_available():
+    if not ui.compare_available():
         pytest.skip("the Compare page is not installed")
     _upload(app, ecg_pairs)
     table, _ = _tables(app)
@@ -426,7 +425,7 @@ def test_a_clicked_row_goes_to_a_side_of_the_compare_page(app, ecg_pairs):
 def test_opening_a_row_after_the_files_are_gone_says_so_and_keeps_the_table(app, ecg_pairs):
     _upload(app, ecg_pairs)
     _select(app, 0)
-    app.file_uploader(key=batch_ui.K_BATCH_UPLOAD).set_value([]).run()
+    app.file_uploader(key=ui.K_BATCH_UPLOAD).set_value([]).run()
     _select(app, 0)
     app.button(key="batch.open").click().run()
     assert not app.exception
@@ -443,8 +442,8 @@ def test_the_session_keeps_a_small_table_not_the_prepared_ecgs(app, tmp_path):
     _upload(app, _synthetic_files(tmp_path, 12, seed=5))
     state = {k: app.session_state[k] for k in app.session_state._state.filtered_state}
     sizes = footprint(state)
-    assert len(app.session_state[batch_ui.K_BATCH_RESULT].table) == 12
-    assert sizes[batch_ui.K_BATCH_RESULT] < 50_000  # bytes: ~1 kB per row, no signals
+    assert len(app.session_state[ui.K_BATCH_RESULT].table) == 12
+    assert sizes[ui.K_BATCH_RESULT] < 50_000  # bytes: ~1 kB per row, no signals
     assert app.session_state[ui.K_ECG] is None  # scoring a batch does not load an ECG
 
 
@@ -465,8 +464,8 @@ def test_real_samples_of_every_format_are_scored_or_named(app, samples):
 
 
 def test_file_names_on_screen_are_not_read_as_markdown():
-    assert batch_ui.md_escape("3191723_ZZ_orig.xml") == "3191723\\_ZZ\\_orig.xml"
-    assert batch_ui.md_escape("$5 *x* [a](b)") == "\\$5 \\*x\\* \\[a\\](b)"
+    assert ui.md_escape("3191723_ZZ_orig.xml") == "3191723\\_ZZ\\_orig.xml"
+    assert ui.md_escape("$5 *x* [a](b)") == "\\$5 \\*x\\* \\[a\\](b)"
 
 
 def test_the_batch_view_benchmark_scores_every_synthetic_file_through_the_pages_functions():
