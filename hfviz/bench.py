@@ -122,6 +122,35 @@ def bench_simulate(*, n: int = 1000, workers: int = 2, preset: str = "mi") -> di
 # --- model forward, IG ---------------------------------------------------------------------
 
 
+def bench_reader(*, threads: int = 1, repeats: int = 20) -> dict:
+    """What the model reads: loading the shipped statement reader, and its top 5 for one bundled example ECG."""
+    import statistics
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from hfviz.risk.assess import prepare_source
+    from hfviz.risk.statements import load_statement_reader
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        reader = load_statement_reader()
+        load_s = time.perf_counter() - t0
+        x = prepare_source(str(Path(__file__).resolve().parents[1] / "examples" / "synthetic_lbbb.hea")).model_input
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            reader.top(x, 5)
+            times.append(time.perf_counter() - t)
+        return {"threads": threads, "load_s": round(load_s, 3), "top5_ms_median": round(statistics.median(times) * 1e3, 2),
+                "top5_ms_min": round(min(times) * 1e3, 2), "repeats": repeats}
+    finally:
+        torch.set_num_threads(prev)
+
+
 def bench_model(*, threads: int = 2, repeats: int = 20, batch: int = 256) -> dict:
     """Forward time of the default network on CPU (inference mode), parameters, FLOPs, size on disk.
 

@@ -65,7 +65,7 @@ def labels(table: pd.DataFrame, codes) -> np.ndarray:
 
 def embeddings(net, x: np.ndarray, batch: int = 256) -> np.ndarray:
     with torch.no_grad():
-        return np.concatenate([net(torch.from_numpy(x[i:i + batch])).embedding.numpy() for i in range(0, len(x), batch)])
+        return np.concatenate([net.encode(torch.from_numpy(x[i:i + batch]))[0].numpy() for i in range(0, len(x), batch)])
 
 
 def probe_auroc(z_tr, y_tr, z_te, y_te, frac: float, draws: int, seed: int = 0) -> list[float]:
@@ -191,15 +191,14 @@ def main() -> None:
 
             net = load_pretrained(ckpt).eval()
         else:
-            reader = reader_from_checkpoint(ckpt, codes=codes, encode=encode)
+            reader = reader_from_checkpoint(ckpt, encode=encode)  # every statement; the held-out ones by column
             net = reader.net
-            s = reader.scores(held.x)
+            s = reader.scores(held.x)[:, [reader.codes.index(c) for c in codes]]
             per = {c: round(auroc(y_held[:, j], s[:, j]), 3) for j, c in enumerate(codes)}
             row.update(zero_shot_macro=round(float(np.mean(list(per.values()))), 4), zero_shot=per)
             row["balance"] = balance(ckpt, corpus, text)
             if records:
-                full = reader_from_checkpoint(ckpt, encode=encode)
-                row["real_zero_shot"] = real_zero_shot(full, records)
+                row["real_zero_shot"] = real_zero_shot(reader, records)
         z_held, z_pool = embeddings(net, held.x), embeddings(net, pool.x)
         for frac in (0.01, 0.10):
             row[f"probe_{int(frac * 100)}pct"] = [round(v, 4) for v in probe_auroc(z_pool, y_pool, z_held, y_held, frac, args.draws)]

@@ -122,7 +122,7 @@ class StatementReader:
         if t.ndim == 2:
             t = t[None]
         with torch.no_grad():
-            e = self.proj_e(self.net(t).embedding)
+            e = self.proj_e(self.net.encode(t)[0])  # the embedding only: no decoder, no risk head
         return torch.nn.functional.normalize(e, dim=-1).numpy()
 
     def scores(self, x: np.ndarray) -> np.ndarray:
