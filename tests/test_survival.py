@@ -140,3 +140,26 @@ def test_group_statistics_separate_strong_risk_groups(cohort):
     assert 0 <= lr["p_value"] <= 1
     curves = sv.km_by_group(t, e, np.where(high, "high", "low"))
     assert set(curves) == {"high", "low"}
+
+
+def _naive_c(t, r, e):
+    correct = tied = pairs = 0.0
+    for i in np.nonzero(e)[0]:
+        comp = (t > t[i]) | ((t == t[i]) & (e == 0))
+        pairs += comp.sum()
+        correct += (comp & (r[i] > r)).sum()
+        tied += (comp & (r[i] == r)).sum()
+    return (correct + 0.5 * tied) / pairs
+
+
+@pytest.mark.parametrize("n,seed", [(1, 0), (7, 1), (300, 2), (1000, 3)])
+def test_concordance_index_equals_a_pair_by_pair_count_with_tied_times_risks_and_duplicates(n, seed):
+    rng = np.random.default_rng(seed)
+    t = np.round(rng.exponential(20, n))  # whole months: tied times, some of them events and censored at once
+    r = np.round(rng.normal(0, 1, n), 1)  # tied risks
+    e = (rng.random(n) < 0.3).astype(int)
+    boot = rng.integers(0, n, n)  # a bootstrap resample: duplicated subjects
+    for idx in (np.arange(n), boot):
+        want = _naive_c(t[idx], r[idx], e[idx])
+        got = sv.concordance_index(t[idx], r[idx], e[idx])
+        assert (np.isnan(want) and np.isnan(got)) or got == pytest.approx(want, abs=1e-12)

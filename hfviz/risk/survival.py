@@ -87,7 +87,17 @@ def concordance_index(time, log_risk, event) -> float:
 
     Equals ``lifelines.utils.concordance_index(time, -log_risk, event)``: a pair (i, j) is
     comparable when i has an event and ``T_j > T_i``, or ``T_j == T_i`` with j censored; tied
-    risks count one half. O(N * events) memory-chunked, exact.
+    risks count one half. Exact, in O(N log N + E sqrt N) time and O(E sqrt N) memory (E events),
+    so a bootstrap on a 20,000-subject cohort takes a second, not a minute.
+
+    Sorted by time (events before censored at equal times), the subjects comparable with event i
+    are exactly the positions from ``start_i`` on. The positions are cut into blocks of sorted
+    risks: whole blocks are counted with one ``searchsorted``, the block ``start_i`` falls in directly.
+
+    Parameters
+    ----------
+    time : array (N,) follow-up; log_risk : array (N,) predicted log-risk (higher = earlier event);
+    event : array (N,) event indicator.
 
     Returns
     -------
@@ -99,16 +109,47 @@ def concordance_index(time, log_risk, event) -> float:
     e = np.asarray(event).reshape(-1).astype(bool)
     if not (len(t) == len(r) == len(e)):
         raise ValueError("time, log_risk and event must have the same length")
-    correct = tied = pairs = 0.0
-    ev = np.nonzero(e)[0]
-    for s in range(0, len(ev), 256):
-        i = ev[s : s + 256]
-        comp = (t[None, :] > t[i, None]) | ((t[None, :] == t[i, None]) & ~e[None, :])  # (b, N)
-        dr = r[i, None] - r[None, :]
-        pairs += comp.sum()
-        correct += (comp & (dr > 0)).sum()
-        tied += (comp & (dr == 0)).sum()
-    return float((correct + 0.5 * tied) / pairs) if pairs else float("nan")
+    n = len(t)
+    order = np.lexsort((~e, t))  # by time, events first at equal times
+    ts, rs, es = t[order], r[order], e[order]
+    ev = np.nonzero(es)[0]
+    if n == 0 or len(ev) == 0:
+        return float("nan")
+    t_ev, r_ev = ts[ev], rs[ev]
+    # first comparable position of each event: everyone earlier in time, and the events at its own time
+    ev_times = ts[es]
+    start = np.searchsorted(ts, t_ev, "left") + (np.searchsorted(ev_times, t_ev, "right")
+                                                 - np.searchsorted(ev_times, t_ev, "left"))
+    pairs = float((n - start).sum())
+    if pairs == 0:
+        return float("nan")
+    # risks as dense ranks; block k's keys k * u + rank, sorted, are one sorted array, so a single
+    # searchsorted counts, for every (block, event), the block's risks below (and up to) the event's
+    uniq, rank = np.unique(rs, return_inverse=True)
+    u = len(uniq)
+    b = max(16, int(np.sqrt(n)))
+    n_blocks = -(-n // b)
+    keys = np.sort(np.arange(n) // b * u + rank)
+    by_rank = np.argsort(rank[ev], kind="stable")  # queries in sorted order (only totals are needed)
+    start, rk_ev, r_ev = start[by_rank], rank[ev][by_rank], r_ev[by_rank]
+    q = np.arange(n_blocks)[:, None] * u + rk_ev[None, :]  # (n_blocks, E), increasing in row-major order
+    before = (np.arange(n_blocks) * b)[:, None]  # elements in the blocks before block k
+    less = np.zeros((n_blocks + 1, len(ev)))  # less[k] = # risks < r_i in blocks k.. (suffix sums)
+    leq = np.zeros((n_blocks + 1, len(ev)))
+    less[:n_blocks] = np.searchsorted(keys, q.ravel(), "left").reshape(q.shape) - before
+    leq[:n_blocks] = np.searchsorted(keys, q.ravel(), "right").reshape(q.shape) - before
+    less = np.cumsum(less[::-1], axis=0)[::-1]
+    leq = np.cumsum(leq[::-1], axis=0)[::-1]
+    kp = start // b  # the block start_i falls in: its positions >= start_i are compared directly
+    cols = np.arange(len(ev))
+    correct = less[np.minimum(kp + 1, n_blocks), cols]
+    ties = leq[np.minimum(kp + 1, n_blocks), cols] - correct
+    pos = kp[:, None] * b + np.arange(b)[None, :]  # (E, b)
+    inside = (pos >= start[:, None]) & (pos < n)
+    rp = rs[np.minimum(pos, n - 1)]
+    correct = correct + (inside & (rp < r_ev[:, None])).sum(1)
+    ties = ties + (inside & (rp == r_ev[:, None])).sum(1)
+    return float((correct.sum() + 0.5 * ties.sum()) / pairs)
 
 
 def bootstrap_ci(
