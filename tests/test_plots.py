@@ -319,6 +319,25 @@ def test_bin_mean_averages_finite_values_and_keeps_a_last_partial_bin():
     assert y[idx].max() == y.max() and y[idx].min() == y.min()
 
 
+def test_minmax_decimation_keeps_each_buckets_first_minimum_and_maximum_like_a_per_bucket_loop():
+    from hfviz.dashboard.plot_data import minmax_indices
+
+    def per_bucket(n, y, n_out):
+        edges = np.linspace(0, n, n_out // 2 + 1).astype(int)
+        yy = np.where(np.isfinite(y), y, 0.0)
+        keep = [0, n - 1]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            if hi > lo:
+                keep += [lo + int(np.argmin(yy[lo:hi])), lo + int(np.argmax(yy[lo:hi]))]
+        return np.unique(keep)
+
+    rng = np.random.default_rng(0)
+    for n, n_out in [(5000, 1200), (600, 100), (1000, 999), (37, 10), (5000, 4), (10, 4)]:
+        for y in (rng.normal(size=n), np.round(rng.normal(size=n)), np.zeros(n),
+                  np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n))):
+            np.testing.assert_array_equal(minmax_indices(n, y, n_out), per_bucket(n, y, n_out))
+
+
 # --- phone layout, histogram labels, calibration before/after (#11, #12) ---------------------------
 def _panel_boxes(fig):
     """Lead -> (x domain, y domain) of its overlay panel."""

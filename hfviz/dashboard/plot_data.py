@@ -36,12 +36,13 @@ def minmax_indices(n: int, y: np.ndarray, n_out: int) -> np.ndarray:
     buckets = n_out // 2
     edges = np.linspace(0, n, buckets + 1).astype(int)
     yy = np.where(np.isfinite(y), y, 0.0)
-    keep = [0, n - 1]
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi > lo:
-            seg = yy[lo:hi]
-            keep += [lo + int(np.argmin(seg)), lo + int(np.argmax(seg))]
-    return np.unique(np.asarray(keep))
+    starts = edges[:-1][np.diff(edges) > 0]  # non-empty buckets
+    bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))  # (n,) bucket of each sample
+    keep = [np.array([0, n - 1])]
+    for extreme in (np.minimum, np.maximum):  # the first sample at each bucket's extreme, as np.argmin/argmax
+        hit = np.flatnonzero(yy == extreme.reduceat(yy, starts)[bucket])
+        keep.append(hit[np.unique(bucket[hit], return_index=True)[1]])
+    return np.unique(np.concatenate(keep))
 
 
 def bin_mean(values: np.ndarray, size: int) -> np.ndarray:
