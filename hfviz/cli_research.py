@@ -22,8 +22,8 @@ def _add_model_common(p) -> None:
     from hfviz.training import config as tc
 
     tc.add_config_options(p, tc.ReproduceConfig, flags=_DIR_FLAGS,
-                          choices={"pretrain_align": ("infonce", "cosine"), "risk_head": ("linear", "mlp"),
-                                   "precision": ("fp32", "bf16")})
+                          choices={"pretrain_align": ("soft", "infonce", "cosine"), "risk_head": ("linear", "mlp"),
+                                   "risk_fit": tc.RISK_FITS, "precision": ("fp32", "bf16")})
     tc.add_config_options(p.add_argument_group("pretraining (PretrainConfig)"), tc.PretrainConfig, prefix="pretrain-",
                           exclude=tc.PRETRAIN_SET_BY_REPRODUCE)
     tc.add_config_options(p.add_argument_group("fine-tuning (FinetuneConfig; the head initialisation follows "
@@ -98,8 +98,10 @@ def _add_finetune(sub) -> None:
     p.add_argument("--cohort-dir", required=True, help="dataset folder with time_months and event columns")
     p.add_argument("--name", choices=["mi", "hyp"], required=True, help="model name to write in --models")
     p.add_argument("--pretrained", default=None, help="pretraining checkpoint; omit to train from scratch")
+    p.add_argument("--joint-with", default=None,
+                   help="with --risk-fit joint-probe: the other cohort's dataset folder, whose training half the head shares")
     _add_model_common(p)
-    p.set_defaults(func=_cmd_finetune)
+    p.set_defaults(func=_cmd_finetune, risk_fit="finetune")
 
 
 def _cmd_finetune(args) -> int:
@@ -113,8 +115,11 @@ def _cmd_finetune(args) -> int:
     torch.set_num_threads(args.threads)
     rc = _reproduce_config(args)
     with distributed_session(resolve_device(rc.device)):  # data-parallel under torchrun; rank 0 writes the model
+        if rc.risk_fit == "joint-probe" and not args.joint_with:
+            print("error: --risk-fit joint-probe needs --joint-with, the other cohort's dataset folder.", file=sys.stderr)
+            return 2
         card = build_shipped_model(args.name, rc, Path(args.pretrained) if args.pretrained else None,
-                                   data=Path(args.cohort_dir))
+                                   data=Path(args.cohort_dir), joint_with=Path(args.joint_with) if args.joint_with else None)
         if is_main():
             _print_json({"model": args.name, "metrics": card["metrics"]})
     return 0

@@ -18,6 +18,8 @@ from hfviz.training.train import (
     PretrainConfig,
     embed,
     finetune,
+    fit_bagged_probe,
+    fit_probe,
     init_head_from_probe,
     mask_leads,
     stratified_batches,
@@ -124,6 +126,36 @@ def test_probe_head_initialisation_reproduces_a_penalised_cox_fit_on_the_embeddi
         ours = net.predict_log_risk(torch.from_numpy(x)).numpy()
     # lifelines centres its log partial hazard; the head's offset is arbitrary for Cox
     np.testing.assert_allclose(ours - ours.mean(), ref - ref.mean(), atol=1e-4)
+
+
+def _two_cohorts(n: int = 600, seed: int = 0):
+    """Embeddings (2n, 2) of two cohorts: dim 1 carries risk in both; dim 0 only marks the cohort,
+    whose baseline hazard is 8x higher (a confounder for a fit that ignores the cohorts)."""
+    rng = np.random.default_rng(seed)
+    cohort = np.repeat(["a", "b"], n)
+    emb = np.c_[(cohort == "a") * 2.0 + rng.normal(0, 0.5, 2 * n), rng.normal(0, 1, 2 * n)]
+    eta = 0.8 * emb[:, 1] + np.log(8.0) * (cohort == "a")
+    t_event = rng.exponential(100.0 / np.exp(eta))
+    t_cens = rng.uniform(20, 80, 2 * n)
+    return emb, np.minimum(t_event, t_cens), (t_event <= t_cens).astype(int), cohort
+
+
+def test_stratified_probe_shares_the_ecg_effect_without_confusing_it_with_a_cohort_baseline():
+    emb, t, e, cohort = _two_cohorts()
+    pooled, _ = fit_probe(emb, t, e, n_components=2, penalizer=0.01)
+    strat, _ = fit_probe(emb, t, e, n_components=2, penalizer=0.01, strata=cohort)
+    assert pooled[0] > 0.5  # ignoring the cohorts, the cohort marker looks like risk
+    assert abs(strat[0]) < 0.25 < strat[1]  # stratified: only the shared risk dimension counts
+
+
+def test_bagged_probe_is_the_plain_probe_with_one_bag_and_deterministic_with_many():
+    emb, t, e, cohort = _two_cohorts(300, seed=1)
+    np.testing.assert_array_equal(fit_bagged_probe(emb, t, e, n_bags=1, n_components=2)[0],
+                                  fit_probe(emb, t, e, n_components=2)[0])
+    w1, b1 = fit_bagged_probe(emb, t, e, n_bags=5, n_components=2, strata=cohort, seed=3)
+    w2, b2 = fit_bagged_probe(emb, t, e, n_bags=5, n_components=2, strata=cohort, seed=3)
+    np.testing.assert_array_equal(w1, w2)
+    assert b1 == b2 and w1[1] > 0.25 and abs(w1[0]) < 0.25
 
 
 def test_finetune_keeps_the_probe_head_when_no_epoch_validates_better():
@@ -332,3 +364,41 @@ def test_ensure_dataset_writes_what_the_simulate_command_writes(tmp_path, capsys
     ensure_dataset("mi", tmp_path / "lib", n=4, seed=3)
     for name in ("median_beats.npy", "cohort.csv", "meta.json"):
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "lib" / name).read_bytes(), name
+
+
+def test_joint_probe_ships_both_cohorts_with_one_shared_head_and_their_own_baselines(tmp_path):
+    from hfviz.data.dataset import save_dataset
+    from hfviz.risk.model import load_risk_model
+    from hfviz.training.config import ReproduceConfig
+    from hfviz.training.reproduce import build_shipped_model
+
+    dirs = {}
+    for name, (n, seed) in {"mi": (120, 0), "hyp": (160, 1)}.items():
+        c = _fake_cohort(n=n, seed=seed)
+        c.table["id"] = [f"{name}-{i}" for i in range(n)]
+        c.table.loc[c.table.index[: n // 2], "time_months"] *= 0.5 if name == "mi" else 1.0  # different baselines
+        dirs[name] = save_dataset(tmp_path / name, c.beats_mv, c.table, {"source": "synthetic", "synthetic": True})
+
+    def ship(risk_fit, out):
+        rc = ReproduceConfig(models_dir=str(tmp_path / out), risk_fit=risk_fit, probe_bags=3)
+        cards = {k: build_shipped_model(k, rc, None, data=dirs[k], joint_with=dirs["hyp" if k == "mi" else "mi"])
+                 for k in dirs}
+        return cards, {k: load_risk_model(k, tmp_path / out) for k in dirs}
+
+    cards, models = ship("joint-probe", "joint")
+    heads = [m.net.head[-1].weight.detach().numpy() for m in models.values()]
+    np.testing.assert_array_equal(heads[0], heads[1])
+    assert cards["mi"]["training"]["stratified_by_cohort"]
+    assert cards["mi"]["training"]["fitted_on_training_halves"] == cards["hyp"]["training"]["fitted_on_training_halves"]
+    assert set(cards["mi"]["training"]["fitted_on_training_halves"]) == {"mi", "hyp"}
+    assert cards["mi"]["baseline"] != cards["hyp"]["baseline"]
+    _, own = ship("probe", "own")
+    assert not np.allclose(own["mi"].net.head[-1].weight.detach().numpy(), own["hyp"].net.head[-1].weight.detach().numpy())
+
+
+def test_finetune_command_refuses_a_joint_probe_without_the_other_cohort(tmp_path, capsys):
+    from hfviz.cli import main
+
+    code = main(["finetune", "--cohort-dir", str(tmp_path), "--name", "mi", "--risk-fit", "joint-probe",
+                 "--models", str(tmp_path / "m")])
+    assert code == 2 and "--joint-with" in capsys.readouterr().err

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 MASK_KEEP = (2, 3, 4, 6, 8, 12)
 #: ECG-text alignments of the pretraining ("none" = reconstruction only, no text).
 ALIGNMENTS = ("cosine", "infonce", "soft", "none")
+#: Ways of fitting the shipped models' risk head (ReproduceConfig.risk_fit).
+RISK_FITS = ("joint-probe", "probe", "finetune")
 #: Linear-probe head initialisation, fixed a priori (not tuned): PCA components and lifelines penalizer.
 PROBE_COMPONENTS = 16
 PROBE_PENALIZER = 0.1
@@ -95,9 +97,9 @@ class ReproduceConfig:
     # an int n uses data/pretrain-n)
     pretrain_n: int | None = None
     pretrain_epochs: int = 5  # pretraining epochs (paper: 300 on a GPU)
-    # alignment of the shipped model: CLIP-style InfoNCE (METHOD.md: the stronger choice;
-    # the paper's positive-only cosine collapses to one embedding direction)
-    pretrain_align: str = "infonce"
+    # alignment of the shipped models' encoder: soft-target InfoNCE (docs/text_alignment.md; the encoder the
+    # statement reader uses too; the paper's positive-only cosine collapses to one embedding direction)
+    pretrain_align: str = "soft"
     # fine-tuning epochs (early stopping on validation C; paper: 100): sized so that the
     # full 10-fold table fits ~90 min on 2 CPU cores
     finetune_epochs: int = 6
@@ -110,6 +112,13 @@ class ReproduceConfig:
     # "linear": Cox-linear head started from the penalised-Cox probe fit (LP-FT);
     # "mlp": the official 3-unit head (LeakyReLU), randomly initialised as in the paper
     risk_head: str = "linear"
+    # how the shipped models' linear head is fitted (chosen on the development cohorts: scripts/dev/risk_levers.py):
+    # "joint-probe": one penalised-Cox probe on the frozen encoder's embeddings of BOTH cohorts' training halves,
+    # stratified by cohort (shared ECG coefficients, a baseline hazard per cohort); "probe": the same on the
+    # cohort's own training half; "finetune": the probe, then Cox fine-tuning with early stopping (LP-FT)
+    risk_fit: str = "joint-probe"
+    probe_bags: int = 1  # bootstrap resamples averaged by the probe (1 = one fit on the data as given)
+    probe_components: int = PROBE_COMPONENTS  # PCA components of the embedding the probe's Cox model sees
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
     device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
     precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; the Cox loss in float32)

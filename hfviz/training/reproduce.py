@@ -21,7 +21,14 @@ from hfviz.device import is_main
 from hfviz.jsonutil import plain_dict
 from hfviz.risk import survival as sv
 from hfviz.risk.network import DualAttentionNet, ModelConfig, count_parameters
-from hfviz.training.config import ALL_FOLDS, EVAL_ALIGNS, PROBE_COMPONENTS, PROBE_PENALIZER, ReproduceConfig
+from hfviz.training.config import (
+    ALL_FOLDS,
+    EVAL_ALIGNS,
+    PROBE_COMPONENTS,
+    PROBE_PENALIZER,
+    RISK_FITS,
+    ReproduceConfig,
+)
 from hfviz.training.protocol import (
     TD_TIMES,
     TrainingSet,
@@ -41,7 +48,7 @@ from hfviz.training.protocol import (
 )
 from hfviz.training.simulated import preset_size, simulate_dataset
 from hfviz.training.pretrain import load_pretrained
-from hfviz.training.train import finetune, log, predict
+from hfviz.training.train import embed, finetune, fit_bagged_probe, log, predict, set_linear_head
 
 __all__ = ["ReproduceConfig", "ensure_dataset", "pretrain_checkpoint", "build_shipped_model", "reproduce",
            "standard_variants", "pretrain_all", "run_evaluation", "evaluation_config_note"]
@@ -120,32 +127,89 @@ def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     return ckpt
 
 
-def build_shipped_model(cohort: str, rc: ReproduceConfig, ckpt: Path | None, *, data: Path | None = None) -> dict:
-    """Fine-tune the shipped model of ``cohort`` on CV fold (seed 42, fold 0) and write it with its card.
+def shipped_split(c: TrainingSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fit, val, test) indices of a shipped model: CV seed 42 fold 0; its training half split 80/20.
 
-    The held-out predictions are the other half of that split (never seen in training or
-    early stopping), so the app's Kaplan-Meier curves are honest out-of-sample curves.
+    The probe fits use fit + val (the whole training half); fine-tuning uses val for early stopping.
+    """
+    seed, _, tr, te = cv_folds(c.event)[0]
+    fit, val = inner_split(tr, c.event, seed)
+    return fit, val, te
+
+
+def probe_head(rc: ReproduceConfig, net: DualAttentionNet, sets: dict[str, TrainingSet]) -> tuple[np.ndarray, float, dict]:
+    """The shipped probe head on ``net``'s frozen embedding of each set's training half.
+
+    One set: :func:`~hfviz.training.train.fit_bagged_probe` on it. Several (``risk_fit="joint-probe"``):
+    one probe on all of them, Cox stratified by set (shared ECG coefficients, one baseline hazard each).
+
+    Returns
+    -------
+    w : ndarray (512,), b : float
+        The head, ``log_risk = emb @ w + b``.
+    info : dict
+        What it was fitted on (subjects and events per set) and with which settings, for the card.
+    """
+    embs, times, events, strata, on = [], [], [], [], {}
+    for name, c in sorted(sets.items()):  # the same order whichever cohort is being built: one joint head
+        fit, val, _ = shipped_split(c)
+        tv = np.concatenate([fit, val])
+        embs.append(embed(net, c.x[tv]))
+        times.append(c.time[tv])
+        events.append(c.event[tv])
+        strata += [name] * len(tv)
+        on[name] = {"subjects": len(tv), "events": int(c.event[tv].sum())}
+    w, b = fit_bagged_probe(np.concatenate(embs), np.concatenate(times), np.concatenate(events), n_bags=rc.probe_bags,
+                            n_components=rc.probe_components, penalizer=PROBE_PENALIZER,
+                            strata=np.array(strata) if len(sets) > 1 else None, seed=rc.seed)
+    info = {"risk_fit": rc.risk_fit, "fitted_on_training_halves": on, "bags": rc.probe_bags,
+            "pca_components": rc.probe_components, "penalizer": PROBE_PENALIZER,
+            "stratified_by_cohort": len(sets) > 1, "encoder": "frozen (pretrained weights unchanged)"}
+    return w, b, info
+
+
+def build_shipped_model(cohort: str, rc: ReproduceConfig, ckpt: Path | None, *, data: Path | None = None,
+                        joint_with: Path | None = None) -> dict:
+    """Fit the shipped model of ``cohort`` on the training half of CV seed 42 fold 0 and write it with its card.
+
+    ``rc.risk_fit`` chooses the head: a probe on the frozen encoder (``probe``), one shared with the other
+    cohort's training half (``joint-probe``: the other cohort is ``joint_with``, by default the simulated
+    one in ``rc.data_dir``), or LP-FT fine-tuning (``finetune``). The held-out predictions are the other
+    half of the split (never seen in training or early stopping), so the app's Kaplan-Meier curves are
+    honest out-of-sample curves. Every model's Breslow baseline comes from its own cohort's training half.
     """
     from hfviz.risk.model import save_risk_model
 
     c = load_training_set(Path(data) if data is not None else _cohort_dir(rc, cohort))
     t, e = c.time, c.event
-    seed, k, tr, te = cv_folds(e)[0]
-    fit, val = inner_split(tr, e, seed)
+    fit, val, te = shipped_split(c)
     trainval = np.concatenate([fit, val])
     t0 = time.perf_counter()
     torch.manual_seed(rc.seed)
     net = (load_pretrained(ckpt, risk_head=rc.risk_head) if ckpt is not None
            else DualAttentionNet(ModelConfig(risk_head=rc.risk_head)))
-    ft = rc.finetune_config()
-    hist = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], ft, desc=f"finetune {cohort}")
+    if rc.risk_fit == "finetune":
+        ft = rc.finetune_config()
+        hist = finetune(net, c.x[fit], t[fit], e[fit], c.x[val], t[val], e[val], ft, desc=f"finetune {cohort}")
+        training = {"risk_fit": "finetune", "finetune": plain_dict(ft), "best_epoch": hist["best_epoch"],
+                    "best_val_c": round(hist["best_val_c"], 4), "finetune_seconds": round(sum(hist["seconds"]), 1)}
+    elif rc.risk_fit in ("probe", "joint-probe"):
+        sets = {cohort: c}
+        if rc.risk_fit == "joint-probe":
+            other = "hyp" if cohort == "mi" else "mi"
+            sets[other] = load_training_set(Path(joint_with) if joint_with is not None else _cohort_dir(rc, other))
+        w, b, training = probe_head(rc, net, sets)
+        set_linear_head(net, w, b)
+    else:
+        raise ValueError(f"unknown risk_fit {rc.risk_fit!r}; expected one of {RISK_FITS}")
     if not is_main():
         return {}  # a data-parallel (torchrun) fine-tuning: rank 0 alone evaluates and writes the model
+    net.eval()
     lr_tv, lr_te = predict(net, c.x[trainval]), predict(net, c.x[te])
     net.cpu()
     base = sv.breslow_baseline(t[trainval], lr_tv, e[trainval])
     card = _model_card(cohort, rc, c, (fit, val, te), _heldout_metrics(c, trainval, te, lr_tv, lr_te),
-                       pretrained=ckpt is not None, hist=hist)
+                       pretrained=ckpt is not None, training=training)
     card["n_parameters"] = count_parameters(net)
     card.update(limitations=LIMITATIONS, reproduce="python -m hfviz reproduce",
                 wall_seconds=round(time.perf_counter() - t0, 1))
@@ -175,10 +239,10 @@ def _heldout_metrics(c: TrainingSet, trainval: np.ndarray, te: np.ndarray, lr_tv
 
 
 def _model_card(cohort: str, rc: ReproduceConfig, c: TrainingSet, split: tuple, hm: dict, *, pretrained: bool,
-                hist: dict) -> dict:
+                training: dict) -> dict:
     """Card of a shipped model (the first keys; the caller adds parameters, limitations and wall time).
 
-    ``split`` = (fit, val, test) indices; ``hm`` = :func:`_heldout_metrics`; ``hist`` = the fine-tuning history.
+    ``split`` = (fit, val, test) indices; ``hm`` = :func:`_heldout_metrics`; ``training`` = how the head was fitted.
     """
     fit, val, te = split
     e = c.event
@@ -192,16 +256,16 @@ def _model_card(cohort: str, rc: ReproduceConfig, c: TrainingSet, split: tuple, 
             "source": "SYNTHETIC (hfviz simulator)",
             "cohort_meta": {k2: v for k2, v in c.meta.items() if isinstance(v, (str, int, float, bool))},
             "n_subjects": len(e), "n_events": int(e.sum()),
-            "split": "2-fold stratified CV seed 42, fold 0: train half (80 % fit / 20 % early-stopping validation), "
-                     "other half held out",
+            "split": ("2-fold stratified CV seed 42, fold 0: train half (80 % fit / 20 % early-stopping validation), "
+                      "other half held out") if rc.risk_fit == "finetune" else
+                     "2-fold stratified CV seed 42, fold 0: train half (fit + val) fits the head, other half held out",
             "n_fit": len(fit), "n_val": len(val), "n_test": len(te), "events_test": int(e[te].sum()),
             "pretraining": (f"{rc.pretrain_corpus_n} simulated ECGs with SCP-code text, {rc.pretrain_epochs} epochs, "
                             f"{rc.pretrain_align} alignment + reconstruction, all-MiniLM-L6-v2 text encoder")
             if pretrained else "none (trained from scratch)",
             "risk_head": rc.risk_head,
         },
-        "training": {"finetune": plain_dict(rc.finetune_config()), "best_epoch": hist["best_epoch"],
-                     "best_val_c": round(hist["best_val_c"], 4), "finetune_seconds": round(sum(hist["seconds"]), 1)},
+        "training": training,
         "metrics": {
             "held-out set": (f"one fold only: the other half of CV seed 42 fold 0 ({len(te)} subjects, "
                              f"{int(e[te].sum())} events); the multi-fold CV table is models/evaluation.md"),
@@ -258,7 +322,7 @@ def reproduce(rc: ReproduceConfig) -> dict:
 
 
 #: Row labels of the pretraining alignments ("none" = reconstruction-only pretraining, no text).
-ALIGN_LABELS = {"infonce": "InfoNCE", "cosine": "cosine", "none": "reconstruction only"}
+ALIGN_LABELS = {"soft": "soft-target InfoNCE", "infonce": "InfoNCE", "cosine": "cosine", "none": "reconstruction only"}
 
 
 def standard_variants(ckpts: dict[str, str | Path], *, risk_head: str = "linear") -> list[Variant]:

@@ -41,7 +41,8 @@ from hfviz.training.config import MASK_KEEP, PROBE_COMPONENTS, PROBE_PENALIZER, 
 
 __all__ = [  # the configs live in hfviz.training.config; re-exported here next to the loops that use them
     "FinetuneConfig", "PretrainConfig", "PROBE_COMPONENTS", "PROBE_PENALIZER", "MASK_KEEP",
-    "normalise_beats", "mask_leads", "warmup_cosine", "log", "predict", "embed", "fit_probe", "init_head_from_probe",
+    "normalise_beats", "mask_leads", "warmup_cosine", "log", "predict", "embed", "fit_probe", "fit_bagged_probe",
+    "init_head_from_probe", "set_linear_head",
     "stratified_batches", "finetune",
 ]
 
@@ -121,11 +122,12 @@ def embed(net: DualAttentionNet, x: np.ndarray, *, batch_size: int = 256) -> np.
 
 def fit_probe(emb: np.ndarray, time_months: np.ndarray, event: np.ndarray, *,
               n_components: int = PROBE_COMPONENTS, penalizer: float = PROBE_PENALIZER,
-              seed: int = 0) -> tuple[np.ndarray, float]:
+              strata: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
     """Penalised Cox fit on frozen embeddings ("linear probe"), as one affine map of the embedding.
 
     embedding (N, D) -> PCA(``n_components``) -> standardised -> lifelines ``CoxPHFitter(penalizer)``
-    (Efron ties).
+    (Efron ties), stratified by ``strata`` when given (one baseline hazard per stratum, one shared
+    coefficient vector: e.g. two cohorts that share how the ECG carries risk).
 
     Parameters
     ----------
@@ -133,6 +135,8 @@ def fit_probe(emb: np.ndarray, time_months: np.ndarray, event: np.ndarray, *,
         Embeddings of the training subjects (:func:`embed`).
     time_months, event : ndarray (N,)
         Follow-up (months) and event indicator.
+    strata : ndarray (N,), optional
+        Stratum label of each subject (e.g. its cohort).
 
     Returns
     -------
@@ -150,9 +154,51 @@ def fit_probe(emb: np.ndarray, time_months: np.ndarray, event: np.ndarray, *,
     sd[sd == 0] = 1.0
     cols = [f"pc{i}" for i in range(pcs.shape[1])]
     df = pd.DataFrame((pcs - mu) / sd, columns=cols).assign(T=np.asarray(time_months, float), E=np.asarray(event, int))
-    beta = CoxPHFitter(penalizer=penalizer).fit(df, "T", "E").params_[cols].to_numpy()  # (k,)
+    if strata is not None:
+        df["stratum"] = np.asarray(strata)
+    cph = CoxPHFitter(penalizer=penalizer).fit(df, "T", "E", strata=["stratum"] if strata is not None else None)
+    beta = cph.params_[cols].to_numpy()  # (k,)
     w = pca.components_.T @ (beta / sd)  # (D,): log-risk = (emb - pca.mean_) @ V^T @ (beta / sd) - mu @ (beta / sd)
     return w, float(-pca.mean_ @ w - mu @ (beta / sd))
+
+
+def fit_bagged_probe(emb: np.ndarray, time_months: np.ndarray, event: np.ndarray, *, n_bags: int,
+                     n_components: int = PROBE_COMPONENTS, penalizer: float = PROBE_PENALIZER,
+                     strata: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Bootstrap-aggregated :func:`fit_probe`: the mean of ``n_bags`` probes fitted on bootstrap resamples.
+
+    Each probe is affine in the embedding, so their mean is one affine map too (it fits the same
+    linear head). With a few dozen events a single probe's coefficients are mostly noise; averaging
+    over resamples lowers their variance (Breiman 1996). Resamples are drawn within each
+    ``strata`` x event group, so every bag keeps the events of every stratum.
+
+    Parameters
+    ----------
+    emb, time_months, event, strata : as :func:`fit_probe`
+    n_bags : int
+        Bootstrap resamples (1 = :func:`fit_probe` on the data as given, no resampling).
+
+    Returns
+    -------
+    w : ndarray (D,) and b : float
+        ``log_risk = emb @ w + b``.
+    """
+    if n_bags <= 1:
+        return fit_probe(emb, time_months, event, n_components=n_components, penalizer=penalizer,
+                         strata=strata, seed=seed)
+    rng = np.random.default_rng(seed)
+    event = np.asarray(event)
+    group = event.astype(int) if strata is None else pd.factorize(pd.Series(np.asarray(strata)).astype(str)
+                                                                   + ":" + pd.Series(event).astype(str))[0]
+    members = [np.nonzero(group == g)[0] for g in np.unique(group)]
+    ws, bs = [], []
+    for _ in range(n_bags):
+        idx = np.concatenate([rng.choice(m, len(m), replace=True) for m in members])
+        w, b = fit_probe(emb[idx], np.asarray(time_months)[idx], event[idx], n_components=n_components,
+                         penalizer=penalizer, strata=None if strata is None else np.asarray(strata)[idx], seed=seed)
+        ws.append(w)
+        bs.append(b)
+    return np.mean(ws, axis=0), float(np.mean(bs))
 
 
 @torch.no_grad()
@@ -178,7 +224,15 @@ def init_head_from_probe(
         raise ValueError("a probe initialisation needs the linear risk head (ModelConfig.risk_head='linear')")
     if not np.any(event):
         raise ValueError("a probe initialisation needs at least one event among the training subjects")
-    w, b = fit_probe(embed(net, x), time_months, event, n_components=n_components, penalizer=penalizer, seed=seed)
+    set_linear_head(net, *fit_probe(embed(net, x), time_months, event, n_components=n_components,
+                                    penalizer=penalizer, seed=seed))
+
+
+@torch.no_grad()
+def set_linear_head(net: DualAttentionNet, w: np.ndarray, b: float) -> None:
+    """Write the affine map ``log_risk = emb @ w + b`` (w: (D,), the embedding width) into the linear head."""
+    if net.cfg.risk_head != "linear":
+        raise ValueError("an affine head needs the linear risk head (ModelConfig.risk_head='linear')")
     lin = net.head[-1]
     lin.weight.copy_(torch.as_tensor(w, dtype=lin.weight.dtype)[None])
     lin.bias.fill_(b)

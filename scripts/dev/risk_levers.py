@@ -1,0 +1,189 @@
+"""Development study of the #18 levers (SYNTHETIC development cohorts, simulator seed 1 only).
+
+Question: with the events the shipped models can learn from (MI-like: a 400-subject training half,
+~19 events; HYP-like: 1,500 subjects, ~27 events), which risk head ranks ECGs most like the true ECG
+log-hazard? Nothing here reads the training cohorts (seed 0), their CV test folds, the calibration
+(seed 2) or the validation cohorts (seed 3).
+
+Design. Each repeat ``r`` draws, from the development cohorts (seed 1: MI-like 4,000, HYP-like 8,000
+subjects), a training set the size of a shipped model's training half (400 MI-like, 1,500 HYP-like,
+stratified by event) and scores the remaining subjects of each cohort (3,600 / 6,500). Per score:
+Spearman with the true ECG log-hazard, phenotypes whose mean percentile lies within ±10 points of the
+truth's, and Harrell's C against the simulated outcomes.
+
+Rows (every head sits on a frozen encoder; ``--encoders`` names the pretraining checkpoints):
+
+- ``own probe``: the shipped recipe's first step (PCA(16) + penalised Cox on the cohort's own
+  training set);
+- ``own probe, bagged``: the mean of 20 bootstrap probes (variance reduction);
+- ``joint probe[, bagged]``: one probe on both cohorts' training sets together, Cox stratified by
+  cohort (shared ECG coefficients, a baseline hazard per cohort) — PCA(16) and PCA(32), and PCA(8),
+  added after the first four repeats showed PCA(32) below PCA(16);
+- ``own LP-FT`` (``--finetune``): the shipped models' recipe, probe then fine-tuning with early
+  stopping (80/20 inner split), on the first encoder only, on the first ``--finetune`` repeats;
+- ``measurement Cox`` on the cohort's own training set (the baseline the issue compares with).
+
+Choice rule, fixed before the study ran: the row with the highest Spearman averaged over the two
+cohorts' evaluation sets and over repeats; a row within 0.01 of it is preferred when it has more
+phenotypes within ±10 points (summed over both cohorts), then when it is simpler (own before joint,
+unbagged before bagged, fewer components).
+
+    python -m hfviz simulate --preset mi  --n 4000 --seed 1 --out data/r18/dev-mi-s1
+    python -m hfviz simulate --preset hyp --n 8000 --seed 1 --out data/r18/dev-hyp-s1
+    PYTHONPATH=. python scripts/dev/risk_levers.py --mi data/r18/dev-mi-s1 --hyp data/r18/dev-hyp-s1 \\
+        --encoders soft=data/text/ckpt-s0/soft.pt none=data/text/ckpt-s0/none.pt --repeats 6 --finetune 2 \\
+        --out data/r18/levers.jsonl
+
+Writes one JSON row per (repeat, encoder, head, cohort) to ``--out`` (resumable) and prints the
+summary table (markdown) that ``models/README.md`` quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hfviz.risk.survival import concordance_index
+from hfviz.training.config import FinetuneConfig
+from hfviz.training.fidelity import PERCENTILE_TOLERANCE, phenotype_table, spearman
+from hfviz.training.pretrain import load_pretrained
+from hfviz.training.protocol import fit_measurement_cox, inner_split, load_training_set, measurement_table
+from hfviz.training.train import embed, finetune, fit_bagged_probe, predict
+
+TRAIN_N = {"mi": 400, "hyp": 1500}
+BAGS = 20
+COHORTS = ("mi", "hyp")
+
+
+def draw_training(event: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified random training set of ``n`` subjects and the rest: (train_idx, eval_idx)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(event))
+    tr, ev = train_test_split(idx, train_size=n, stratify=event, random_state=seed)
+    return np.sort(tr), np.sort(ev)
+
+
+def measure(c, idx: np.ndarray, lr: np.ndarray) -> dict:
+    """Fidelity and C of log-risks ``lr`` of subjects ``idx`` of training set ``c``."""
+    truth = c.table["ecg_log_hazard"].to_numpy(float)[idx]
+    tab = phenotype_table(c.table["phenotype"].iloc[idx].reset_index(drop=True), truth, {"s": lr})
+    return {"spearman": spearman(lr, truth),
+            "within": int((tab["s − true"].abs() <= PERCENTILE_TOLERANCE).sum()), "phenotypes": len(tab),
+            "c": float(concordance_index(c.time[idx], lr, c.event[idx]))}
+
+
+def run(args) -> None:
+    out = Path(args.out)
+    done = set()
+    if out.is_file():
+        done = {(r["repeat"], r["encoder"], r["head"]) for r in map(json.loads, out.read_text().splitlines())}
+    sets = {"mi": load_training_set(args.mi), "hyp": load_training_set(args.hyp)}
+    encoders = dict(e.split("=", 1) for e in args.encoders)
+    emb = {}
+    for name, path in encoders.items():
+        net = load_pretrained(path)
+        for k, c in sets.items():
+            cache = Path(out.parent) / f"emb_{name}_{k}.npy"
+            if not cache.is_file():
+                t0 = time.perf_counter()
+                np.save(cache, embed(net, c.x).astype(np.float32))
+                print(f"embedded {k} with {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+            emb[name, k] = np.load(cache).astype(np.float64)
+    feats = {k: measurement_table(c.beats_mv, c.table) for k, c in sets.items()}
+
+    def write(rep, enc, head, scores):
+        rows = [{"repeat": rep, "encoder": enc, "head": head, "cohort": k, **measure(sets[k], ev[k], lr)}
+                for k, lr in scores.items()]
+        with out.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        print(" | ".join(f"r{rep} {enc} {head} {r['cohort']}: S {r['spearman']:.3f} within {r['within']} "
+                         f"C {r['c']:.3f}" for r in rows), flush=True)
+
+    for rep in range(args.repeats):
+        tr, ev = {}, {}
+        for k, c in sets.items():
+            tr[k], ev[k] = draw_training(c.event, TRAIN_N[k], seed=1000 + rep)
+        joint_t = np.concatenate([sets[k].time[tr[k]] for k in COHORTS])
+        joint_e = np.concatenate([sets[k].event[tr[k]] for k in COHORTS])
+        joint_s = np.concatenate([[k] * len(tr[k]) for k in COHORTS])
+        for enc in encoders:
+            heads = {"own probe": ("own", 1, 16), "own probe, bagged": ("own", BAGS, 16)}
+            for comps in (8, 16, 32):
+                heads[f"joint probe, PCA {comps}"] = ("joint", 1, comps)
+                heads[f"joint probe, PCA {comps}, bagged"] = ("joint", BAGS, comps)
+            for head, (kind, bags, comps) in heads.items():
+                if (rep, enc, head) in done:
+                    continue
+                if kind == "own":
+                    wb = {k: fit_bagged_probe(emb[enc, k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]],
+                                              n_bags=bags, n_components=comps, seed=rep) for k in COHORTS}
+                else:
+                    e = np.concatenate([emb[enc, k][tr[k]] for k in COHORTS])
+                    w, b = fit_bagged_probe(e, joint_t, joint_e, n_bags=bags, n_components=comps,
+                                            strata=joint_s, seed=rep)
+                    wb = {k: (w, b) for k in COHORTS}
+                write(rep, enc, head, {k: emb[enc, k][ev[k]] @ wb[k][0] + wb[k][1] for k in COHORTS})
+        if (rep, "-", "measurement Cox, own") not in done:
+            write(rep, "-", "measurement Cox, own", {
+                k: fit_measurement_cox(feats[k].iloc[tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]])(feats[k].iloc[ev[k]])
+                for k in COHORTS})
+        enc0 = next(iter(encoders))
+        if rep < args.finetune and (rep, enc0, "own LP-FT (shipped recipe)") not in done:
+            scores = {}
+            for k, c in sets.items():
+                fit, val = inner_split(tr[k], c.event, rep)
+                torch.manual_seed(rep)
+                net = load_pretrained(encoders[enc0])
+                finetune(net, c.x[fit], c.time[fit], c.event[fit], c.x[val], c.time[val], c.event[val],
+                         replace(FinetuneConfig(), seed=rep), desc=f"LP-FT {k} r{rep}")
+                scores[k] = predict(net, c.x[ev[k]])
+            write(rep, enc0, "own LP-FT (shipped recipe)", scores)
+    print(summary(out))
+
+
+def summary(out: Path) -> str:
+    """Markdown table: mean Spearman / phenotypes within ±10 / C per row and cohort, over repeats."""
+    d = pd.DataFrame(map(json.loads, out.read_text().splitlines()))
+    g = d.groupby(["encoder", "head", "cohort"]).agg(
+        spearman=("spearman", "mean"), sd=("spearman", "std"), within=("within", "mean"),
+        phen=("phenotypes", "mean"), c=("c", "mean"), repeats=("repeat", "nunique")).reset_index()
+    w = g.pivot_table(index=["encoder", "head"], columns="cohort", values=["spearman", "sd", "within", "phen", "c", "repeats"])
+    w["mean spearman"] = (w["spearman", "mi"] + w["spearman", "hyp"]) / 2
+    w = w.sort_values("mean spearman", ascending=False)
+    lines = ["| encoder | head | repeats | MI Spearman | MI within ±10 | MI C | HYP Spearman | HYP within ±10 | HYP C | mean Spearman |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (enc, head), r in w.iterrows():
+        lines.append(f"| {enc} | {head} | {int(r['repeats', 'mi'])} | {r['spearman', 'mi']:.3f} ({r['sd', 'mi']:.3f}) | "
+                     f"{r['within', 'mi']:.1f} of {r['phen', 'mi']:.0f} | {r['c', 'mi']:.3f} | "
+                     f"{r['spearman', 'hyp']:.3f} ({r['sd', 'hyp']:.3f}) | {r['within', 'hyp']:.1f} of {r['phen', 'hyp']:.0f} | "
+                     f"{r['c', 'hyp']:.3f} | {r['mean spearman', '']:.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mi", required=True)
+    ap.add_argument("--hyp", required=True)
+    ap.add_argument("--encoders", nargs="+", required=True, help="name=checkpoint.pt ...")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--finetune", type=int, default=3, help="repeats that also run the shipped LP-FT recipe")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--summary", action="store_true", help="only print the table of an existing --out")
+    args = ap.parse_args()
+    if args.summary:
+        print(summary(Path(args.out)))
+    else:
+        torch.set_num_threads(1)
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
