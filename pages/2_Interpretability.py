@@ -42,8 +42,8 @@ with st.container(border=True):
     interpretation = prepared.record.meta.get("interpretation")
     device.markdown("**The device's own interpretation**")
     device.markdown(f"> {md_escape(interpretation)}" if interpretation else "This file carries no interpretation.")
-    st.caption("The SCP statements closest to this ECG's embedding (cosine similarity), from an encoder "
-               "pretrained on SYNTHETIC ECGs with SYNTHETIC reports (not the risk model's own fine-tuned encoder). "
+    st.caption("The SCP statements closest to this ECG's embedding (cosine similarity), from the encoder the risk "
+               "model is built on, pretrained on SYNTHETIC ECGs with SYNTHETIC reports. "
                "Held-out AUROC: how well the similarity separates synthetic ECGs with and without the statement "
                "(— : too few held-out cases). A research view of what the model associates with the ECG, not an "
                "interpretation.")

@@ -1,21 +1,17 @@
 """Learning curve of per-phenotype fidelity over cohort size (#18): is 38 events the ceiling?
 
-Fits the shipped MI model's risk-head recipe — a linear Cox probe (:func:`hfviz.training.train.fit_probe`:
-PCA(16) + penalised Cox) on the shipped network's frozen embedding — and the measurement-Cox
-baseline on random subsets of growing size of a DEVELOPMENT cohort (simulator seed 1, MI-like
-preset), and measures each on the independent validation cohort (seed 3): Spearman with the true
-ECG log-hazard, phenotypes within ±10 percentile points, C-index. Nothing here is chosen on the
-validation cohort; it only measures. Made by (2-core VM):
+Fits a linear Cox probe (:func:`hfviz.training.train.fit_probe`: PCA(16) + penalised Cox) on the shipped
+MI model's frozen encoder, on the MI-like cohort alone (the shipped head also uses the HYP-like training
+half), and the measurement-Cox baseline, on random subsets of growing size of a DEVELOPMENT cohort
+(simulator seed 1, MI-like preset), and measures each on the independent validation cohort (seed 3):
+Spearman with the true ECG log-hazard, phenotypes within ±10 percentile points, C-index. Nothing here
+is chosen on the validation cohort; it only measures. Made by (2-core VM):
 
-    python -m hfviz simulate --preset mi --n 6000 --seed 1 --out data/fidelity/mi_s1_6k
-    python -m hfviz simulate --preset mi --n 2500 --seed 3 --out data/fidelity/mi_s3
-    python scripts/fidelity_learning_curve.py --dev data/fidelity/mi_s1_6k --val data/fidelity/mi_s3
+    python -m hfviz simulate --preset mi --n 4000 --seed 1 --out data/r18/dev-mi-s1
+    python -m hfviz simulate --preset mi --n 20000 --seed 3 --out data/r18/validation-mi
+    python scripts/fidelity_learning_curve.py --dev data/r18/dev-mi-s1 --val data/r18/validation-mi
 
 Writes ``models/fidelity_learning_curve.json`` and a section of ``models/evaluation.md``.
-
-The data folders must come from the simulator as of commit 69ee785 (``git worktree add /tmp/sim 69ee785``
-and run the simulate commands there): this round redrew the LBBB waveform, and the shipped models and
-validation cohorts were made before that.
 """
 
 from __future__ import annotations
@@ -52,10 +48,10 @@ def _measure(name: str, lr: np.ndarray, val, n: int, rep: int, events: int) -> d
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dev", type=Path, default=ROOT / "data" / "fidelity" / "mi_s1_6k")
-    ap.add_argument("--val", type=Path, default=ROOT / "data" / "fidelity" / "mi_s3")
+    ap.add_argument("--dev", type=Path, default=ROOT / "data" / "r18" / "dev-mi-s1")
+    ap.add_argument("--val", type=Path, default=ROOT / "data" / "r18" / "validation-mi")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[400, 800, 1600, 3200, 6000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[400, 800, 1600, 3200, 4000])
     args = ap.parse_args()
     model = load_risk_model("mi", args.models)
     dev, val = load_training_set(args.dev), load_dataset(args.val)
@@ -83,12 +79,10 @@ def main() -> int:
                                             c=("C-index", "mean")).reset_index())
     (args.models / "fidelity_learning_curve.json").write_text(json.dumps(rows, indent=1))
     lines = [SECTION, "",
-             (f"The shipped MI model's head recipe (linear Cox probe on its frozen embedding) and the measurement-Cox "
-              f"baseline, fitted on random subsets of a development cohort (seed 1, {len(dev.x):,} subjects) and "
-              f"measured on the validation cohort (seed {val.meta.get('seed', 3)}, {len(val.table):,} subjects). "
-              "Mean over repeats (SD in brackets). The cohorts were simulated with the simulator as of commit 69ee785, "
-              "before this round's LBBB waveform change (the shipped models and validation cohorts predate it too; "
-              "re-simulating now redraws LBBB subjects)."), "",
+             (f"A linear Cox probe (PCA 16) on the shipped MI model's frozen encoder, fitted on the MI-like cohort alone, "
+              f"and the measurement-Cox baseline, fitted on random subsets of a development cohort (seed 1, "
+              f"{len(dev.x):,} subjects) and measured on the validation cohort (seed {val.meta.get('seed', 3)}, "
+              f"{len(val.table):,} subjects). Mean over repeats (SD in brackets)."), "",
              "| score | subjects | events (mean) | repeats | Spearman with true ECG log-hazard | phenotypes within ±10 points | C-index |",
              "|---|---|---|---|---|---|---|"]
     for r in summ.itertuples():

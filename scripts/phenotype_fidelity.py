@@ -6,27 +6,23 @@ For each cohort (mi, hyp): re-simulates nothing itself — it reads dataset fold
 1. scores the validation cohort (seed 3, the one shipped as ``models/<cohort>_validation.csv``;
    the log-risks are checked against that file, so the folder is the shipped cohort) with the
    shipped model and with the measurement-Cox baseline fitted on the shipped model's own training
-   half (training cohort seed 0, CV seed 42 fold 0 — exactly what ``reproduce`` fits on);
+   half (training cohort seed 0, CV seed 42 fold 0 — what ``reproduce`` fits on);
 2. tabulates the mean percentile of the true ECG log-hazard and of each score per phenotype, and
    the Spearman correlation of each score with the true ECG log-hazard;
-3. diagnoses: events per phenotype in the training half; how well a linear probe on the frozen
-   network embedding separates each phenotype (AUROC, 5-fold CV on the validation cohort) — if a
-   phenotype is separable but mis-ranked, the risk head/fine-tuning is the problem, not the
+3. diagnoses: events per phenotype in the cohort's own training half; how well a linear probe on
+   the frozen network embedding separates each phenotype (AUROC, 5-fold CV on the validation
+   cohort) — if a phenotype is separable but mis-ranked, the risk head is the problem, not the
    representation.
 
 Writes ``models/phenotype_fidelity.json``, a section of ``models/evaluation.md`` and a
 ``phenotype_fidelity`` entry in each model card. Nothing is fitted on the validation cohort except
-the diagnostic probes (which touch no shipped number). Made by (2-core VM, ~10 min simulation):
+the diagnostic probes (which touch no shipped number). Made by (2-core VM, ~30 min simulation):
 
-    python -m hfviz simulate --preset mi  --n 800  --seed 0 --out data/fidelity/mi_s0
-    python -m hfviz simulate --preset mi  --n 2500 --seed 3 --out data/fidelity/mi_s3
-    python -m hfviz simulate --preset hyp --n 3000 --seed 0 --out data/fidelity/hyp_s0
-    python -m hfviz simulate --preset hyp --n 5000 --seed 3 --out data/fidelity/hyp_s3
-    python scripts/phenotype_fidelity.py --data data/fidelity --models models
-
-The data folders must come from the simulator as of commit 69ee785 (``git worktree add /tmp/sim 69ee785``
-and run the simulate commands there): this round redrew the LBBB waveform, and the shipped models and
-validation cohorts were made before that.
+    python -m hfviz simulate --preset mi  --seed 0 --out data/r18/mi-s0
+    python -m hfviz simulate --preset hyp --seed 0 --out data/r18/hyp-s0
+    python -m hfviz simulate --preset mi  --n 20000 --seed 3 --out data/r18/validation-mi
+    python -m hfviz simulate --preset hyp --n 20000 --seed 3 --out data/r18/validation-hyp
+    python scripts/phenotype_fidelity.py --data data/r18 --models models
 """
 
 from __future__ import annotations
@@ -76,8 +72,8 @@ def probe_auroc(emb: np.ndarray, member: np.ndarray) -> float:
 
 def analyse(cohort: str, data: Path, models: Path) -> dict:
     model = load_risk_model(cohort, models)
-    train = load_training_set(data / f"{cohort}_s0")
-    val_dir = data / f"{cohort}_s3"
+    train = load_training_set(data / f"{cohort}-s0")
+    val_dir = data / f"validation-{cohort}"
     val = load_dataset(val_dir)
     scored = score_dataset(model, val_dir)
     shipped = pd.read_csv(models / model_files(cohort)["validation"])
@@ -129,9 +125,8 @@ def markdown(results: list[dict]) -> str:
              "±10 points) and has a Spearman correlation ≥ 0.70 with the true ECG log-hazard. Measurement Cox: fitted on "
              "the shipped model's own training half. Embedding probe: 5-fold CV AUROC of a logistic regression on the "
              "shipped network's frozen embedding (diagnostic only). Training events: events among the subjects with the "
-             "phenotype in the training half the shipped model was fine-tuned on. The cohorts were simulated with the "
-              "simulator as of commit 69ee785, before this round's LBBB waveform change (the shipped models and "
-              "validation cohorts predate it too; re-simulating now redraws LBBB subjects)."), ""]
+             "phenotype in the cohort's own training half (the shipped head is fitted on both cohorts' training halves "
+              "together)."), ""]
     for r in results:
         df = pd.DataFrame(r["table"])
         lines += [(f"### {COHORT_WORDS[r['cohort']]} model: {r['n']:,} subjects, {r['events']} events "
@@ -142,14 +137,14 @@ def markdown(results: list[dict]) -> str:
                          f"{v['phenotypes_within_10_points']} phenotypes within ±10 points; largest offset "
                          f"{v['largest_offset']}")
         lines += ["", _md(df), ""]
-    lines += [("Made by `python scripts/phenotype_fidelity.py --data data/fidelity --models models` (the simulate "
+    lines += [("Made by `python scripts/phenotype_fidelity.py --data data/r18 --models models` (the simulate "
               "commands are in the script's docstring)."), ""]
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "fidelity")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "r18")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--cohorts", nargs="+", default=["mi", "hyp"])
     args = ap.parse_args()

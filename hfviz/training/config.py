@@ -80,7 +80,7 @@ class FinetuneConfig:
 #: Defaults of ``python -m hfviz evaluate``: folds of the CV table (2-fold CV x 5 seeds) per kind of row,
 #: and the pretraining alignments compared (one pretraining each), in table order.
 ALL_FOLDS = 10
-EVAL_ALIGNS = ("infonce", "cosine", "none")
+EVAL_ALIGNS = ("soft", "infonce", "cosine", "none")
 #: PretrainConfig / FinetuneConfig fields that ReproduceConfig sets itself (its own fields, or derived).
 PRETRAIN_SET_BY_REPRODUCE = ("epochs", "align", "seed", "device", "precision")
 FINETUNE_SET_BY_REPRODUCE = ("epochs", "lr", "seed", "head_init", "device", "precision")

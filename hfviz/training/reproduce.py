@@ -494,9 +494,12 @@ def evaluation_config_note(eval_config: dict | None) -> str:
     c = eval_config or {}
     n = c.get("pretrain_n") or 20000
     head = c.get("risk_head", "mlp")  # tables written before the field existed used the official head
+    fit = c.get("risk_fit", "finetune")  # tables written before the field existed fine-tuned every network row
+    how = (f"{head} risk head fine-tuned at lr {c.get('finetune_lr', 1e-3):g}" if fit == "finetune"
+           else f"{head} risk head fitted as a {fit} on the frozen encoder")
     return (f"The CV rows below come from models/evaluation.md (`python -m hfviz evaluate`): pretraining on {n} "
-            f"simulated ECGs x {c.get('pretrain_epochs', '?')} epochs, {head} risk head, fine-tuning lr "
-            f"{c.get('finetune_lr', 1e-3):g}; when that differs from this model's own configuration they describe the "
+            f"simulated ECGs x {c.get('pretrain_epochs', '?')} epochs (main row: {c.get('pretrain_align', 'infonce')} alignment"
+            f"), {how}; when that differs from this model's own configuration they describe the "
             f"method under that configuration, not this model. This model's own held-out numbers (Held-out metrics) "
             f"are from one fold only.")
 

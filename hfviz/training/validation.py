@@ -25,7 +25,8 @@ from hfviz.data.dataset import load_dataset
 from hfviz.jsonutil import json_default
 from hfviz.risk import survival as sv
 from hfviz.risk.calibration import CALIBRATION_TIMES, calibration_metrics, fit_recalibration
-from hfviz.risk.model import card_markdown, load_risk_model, model_files, sha256_file
+from hfviz.risk.model import card_markdown, load_risk_model, model_files, sha256_file, validation_markdown
+from hfviz.training.fidelity import replace_markdown_section
 from hfviz.training.train import normalise_beats
 
 #: Columns of the shipped validation predictions.
@@ -113,4 +114,22 @@ def attach_validation(cohort: str, calibration_dir: str | Path, validation_dir: 
     card["sha256"][names["validation"]] = sha256_file(d / names["validation"])
     card_path.write_text(json.dumps(card, indent=1, default=json_default), encoding="utf-8")
     (d / names["card_md"]).write_text(card_markdown(card), encoding="utf-8")
+    ev = d / "evaluation.md"
+    if ev.is_file():
+        ev.write_text(replace_markdown_section(ev.read_text(encoding="utf-8"), _section_heading(cohort),
+                                               validation_section(cohort, card, calibration_dir, validation_dir)),
+                      encoding="utf-8")
     return report
+
+
+def _section_heading(cohort: str) -> str:
+    return f"## {cohort.upper()}-like model: independent validation and calibration (SYNTHETIC)"
+
+
+def validation_section(cohort: str, card: dict, calibration_dir: str | Path, validation_dir: str | Path) -> str:
+    """The ``evaluation.md`` section of one model's validation: the card's table and the command that made it."""
+    lines = validation_markdown(card)[1:]  # the card's own heading replaced by the section's
+    return "\n".join([_section_heading(cohort), *lines,
+                      f"Made by `python -m hfviz validate --cohort {cohort} --calibration {calibration_dir} "
+                      f"--validation {validation_dir}` (the cohorts: `python -m hfviz simulate --preset {cohort} "
+                      f"--n N --seed 2|3 --out DIR`).", ""])
