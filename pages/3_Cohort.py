@@ -7,7 +7,7 @@ cross-validation held-out fold and uploaded predictions stay selectable.
 import numpy as np
 import streamlit as st
 
-from hfviz.dashboard import model_card, report, risk_figures, ui, validation
+from hfviz.dashboard import report, risk_figures, ui, validation
 from hfviz.risk import assess as risk_assess
 from hfviz.risk import cohort
 
@@ -41,15 +41,14 @@ if shipped:
         analysis = ui.shipped_analysis(cohort_name, scheme=scheme, top_k=top_k, horizon=horizon, which=source)
         df = validation.source_predictions(model, source)
     calib_note = validation.absolute_risk_note(model)
+    c_index = validation.source_c_index(model, source)
     if source == "validation":
         title, where = f"{label}: independent validation cohort", "validation cohort (synthetic)"
-        c_index = validation.validation_c_index(model.card)
         oracle = (model.card.get("validation") or {}).get("oracle_c_index")
         c_note = ("C-index on the independent validation cohort with its 95 % CI, as in the model card"
                   + (f"; the simulator's true log-hazard reaches {oracle:.3f} (oracle C)." if oracle else "."))
     else:
         title, where = f"{label}: cross-validation held-out fold", "held-out fold (synthetic)"
-        c_index = model_card.card_c_index(model.card)
         if c_index is not None:
             c_note = "Held-out C-index with its 95 % CI as in the model card (the same number on Home and Model card)."
 else:

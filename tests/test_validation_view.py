@@ -31,6 +31,14 @@ def test_sources_start_on_the_validation_cohort_only_when_the_model_ships_one(mo
     assert validation.source_predictions(mi, "shipped") is mi.cohort_predictions
 
 
+def test_cohort_page_c_index_is_the_cards_for_each_shipped_source_and_none_for_uploads(models):
+    mi, hyp = models
+    assert validation.source_c_index(mi, "validation") == validation.validation_c_index(mi.card)
+    assert validation.source_c_index(mi, "validation") is not None
+    assert validation.source_c_index(mi, "shipped") == model_card.card_c_index(mi.card)
+    assert validation.source_c_index(hyp, "validation") is None and validation.source_c_index(mi, "upload") is None
+
+
 def test_after_table_of_the_card_is_what_the_recalibration_gives_on_the_shipped_validation_predictions(models):
     mi, _ = models
     tables = validation.calibration_tables_60m(mi)

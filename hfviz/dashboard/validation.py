@@ -70,6 +70,19 @@ def validation_c_index(card: dict) -> tuple[float, float, float] | None:
     return float(v["c_index"]), float(lo), float(hi)
 
 
+def source_c_index(model: Any, source: str) -> tuple[float, float, float] | None:
+    """The C-index (estimate, lower, upper) the model card states for a shipped prediction source, or ``None``.
+
+    ``"validation"``: the independent validation cohort's; ``"shipped"``: the held-out fold's. The
+    Cohort page shows it rather than recomputing a bootstrap on every change of its controls.
+    """
+    from hfviz.dashboard.model_card import card_c_index
+
+    if source == "validation":
+        return validation_c_index(model.card)
+    return card_c_index(model.card) if source == "shipped" else None
+
+
 def absolute_risk_note(model: Any) -> str:
     """Where the model's absolute risks (S(t | ECG)) come from, in one sentence."""
     recal = getattr(model, "recalibration", None)
