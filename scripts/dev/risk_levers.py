@@ -32,7 +32,7 @@ unbagged before bagged, fewer components).
     python -m hfviz simulate --preset hyp --n 8000 --seed 1 --out data/r18/dev-hyp-s1
     PYTHONPATH=. python scripts/dev/risk_levers.py --mi data/r18/dev-mi-s1 --hyp data/r18/dev-hyp-s1 \\
         --encoders soft=data/text/ckpt-s0/soft.pt none=data/text/ckpt-s0/none.pt --repeats 6 --finetune 2 \\
-        --out data/r18/levers.jsonl
+        --out data/r18/levers.jsonl   # a copy of its rows: docs/risk_levers.jsonl
 
 Writes one JSON row per (repeat, encoder, head, cohort) to ``--out`` (resumable) and prints the
 summary table (markdown) that ``models/README.md`` quotes.
@@ -136,7 +136,7 @@ def run(args) -> None:
                 k: fit_measurement_cox(feats[k].iloc[tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]])(feats[k].iloc[ev[k]])
                 for k in COHORTS})
         enc0 = next(iter(encoders))
-        if rep < args.finetune and (rep, enc0, "own LP-FT (shipped recipe)") not in done:
+        if rep < args.finetune and (rep, enc0, "own LP-FT (previous shipped recipe)") not in done:
             scores = {}
             for k, c in sets.items():
                 fit, val = inner_split(tr[k], c.event, rep)
@@ -145,7 +145,7 @@ def run(args) -> None:
                 finetune(net, c.x[fit], c.time[fit], c.event[fit], c.x[val], c.time[val], c.event[val],
                          replace(FinetuneConfig(), seed=rep), desc=f"LP-FT {k} r{rep}")
                 scores[k] = predict(net, c.x[ev[k]])
-            write(rep, enc0, "own LP-FT (shipped recipe)", scores)
+            write(rep, enc0, "own LP-FT (previous shipped recipe)", scores)
     print(summary(out))
 
 
