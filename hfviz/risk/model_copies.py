@@ -27,8 +27,11 @@ from typing import Any
 
 from torch import nn
 
-#: Attributions computing at the same time in one process (the others wait their turn).
-MAX_PARALLEL = max(1, os.cpu_count() or 1)
+#: Environment variable that sets :data:`MAX_PARALLEL` (a positive integer).
+SLOTS_ENV = "HFVIZ_ATTRIBUTION_SLOTS"
+#: Attributions computing at the same time in one process (the others wait their turn): one per core by
+#: default, or ``$HFVIZ_ATTRIBUTION_SLOTS``.
+MAX_PARALLEL = max(1, int(os.environ.get(SLOTS_ENV) or os.cpu_count() or 1))
 #: Idle model copies kept per shared model (more are made under load and dropped afterwards).
 MAX_IDLE_COPIES = MAX_PARALLEL
 _SLOTS = threading.BoundedSemaphore(MAX_PARALLEL)
