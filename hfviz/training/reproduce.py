@@ -86,7 +86,8 @@ LIMITATIONS = [
     "Trained and evaluated on simulated ECGs and simulated outcomes (hfviz.simulate); performance on real "
     "patients is unknown and must not be inferred from these numbers.",
     "Text side: all-MiniLM-L6-v2 on SCP-statement prompts, not Bio_ClinicalBERT as in the paper.",
-    "CPU budget: few pretraining/fine-tuning epochs compared with the paper (300 / 100 on a GPU).",
+    "CPU budget: 5 pretraining epochs (the paper: 300 on a GPU). The risk head is a penalised Cox model on the "
+    "frozen embedding (chosen on development cohorts over fine-tuning the network), not a fine-tuned network.",
     "Few events (MI-like ~4 %): C-index confidence intervals are wide.",
     "Percentiles and survival curves refer to the synthetic training cohort.",
 ]
