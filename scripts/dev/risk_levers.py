@@ -13,13 +13,13 @@ truth's, and Harrell's C against the simulated outcomes.
 
 Rows (every head sits on a frozen encoder; ``--encoders`` names the pretraining checkpoints):
 
-- ``own probe``: the shipped recipe's first step (PCA(16) + penalised Cox on the cohort's own
+- ``own probe``: the previous shipped recipe's first step (PCA(16) + penalised Cox on the cohort's own
   training set);
 - ``own probe, bagged``: the mean of 20 bootstrap probes (variance reduction);
 - ``joint probe[, bagged]``: one probe on both cohorts' training sets together, Cox stratified by
   cohort (shared ECG coefficients, a baseline hazard per cohort) — PCA(16) and PCA(32), and PCA(8),
   added after the first four repeats showed PCA(32) below PCA(16);
-- ``own LP-FT`` (``--finetune``): the shipped models' recipe, probe then fine-tuning with early
+- ``own LP-FT`` (``--finetune``): the previous shipped models' recipe, probe then fine-tuning with early
   stopping (80/20 inner split), on the first encoder only, on the first ``--finetune`` repeats;
 - ``measurement Cox`` on the cohort's own training set (the baseline the issue compares with).
 
