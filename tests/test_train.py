@@ -402,3 +402,13 @@ def test_finetune_command_refuses_a_joint_probe_without_the_other_cohort(tmp_pat
     code = main(["finetune", "--cohort-dir", str(tmp_path), "--name", "mi", "--risk-fit", "joint-probe",
                  "--models", str(tmp_path / "m")])
     assert code == 2 and "--joint-with" in capsys.readouterr().err
+
+
+def test_evaluate_rewrites_its_table_and_notes_and_keeps_the_sections_other_commands_added():
+    from hfviz.training.reproduce import _evaluation_markdown, _sections_after_notes
+
+    old = "# Evaluation\n\nold table\n\n## Notes\n\n- old note\n\n## MI-like model: validation\n\nv\n\n## Learning curve\n\nlc\n"
+    new = _evaluation_markdown({}, ["new note"]) + _sections_after_notes(old)
+    assert "old table" not in new and "- new note" in new and "- old note" not in new
+    assert new.endswith("\n## MI-like model: validation\n\nv\n\n## Learning curve\n\nlc\n")
+    assert _sections_after_notes("# Evaluation\n\n## Notes\n\n- n\n") == "" and _sections_after_notes("") == ""

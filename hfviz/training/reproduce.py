@@ -403,7 +403,8 @@ def run_evaluation(rc: ReproduceConfig, cohorts=("mi", "hyp"), *, main_folds: in
         results[cohort] = _cohort_summary(rc, c, read_rows(logs[cohort]), variants, (main_folds, extra_folds, probe_folds))
     notes = _evaluation_notes(rc)
     jpath.write_text(json.dumps({"results": results, "notes": notes, "config": plain_dict(rc)}, indent=1, default=float))
-    (out / "evaluation.md").write_text(_evaluation_markdown(results, notes))
+    md = out / "evaluation.md"
+    md.write_text(_evaluation_markdown(results, notes) + _sections_after_notes(md.read_text() if md.is_file() else ""))
     _attach_to_cards(out, results, plain_dict(rc))
     return results
 
@@ -488,6 +489,14 @@ def _evaluation_markdown(results: dict, notes: list[str]) -> str:
             f"{s.get('config', {}).get('workers', '?')} worker processes on 2 CPU cores)."]))
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(md)
+
+
+def _sections_after_notes(text: str) -> str:
+    """The ``## `` sections of an existing evaluation.md that follow its Notes (validation, fidelity, ... written by
+    other commands), so that re-running ``evaluate`` replaces only its own table and notes."""
+    parts = text.split("\n## ")
+    notes = next((i for i, part in enumerate(parts) if part.startswith("Notes")), None)
+    return "".join("\n## " + part for part in parts[notes + 1:]) if notes is not None else ""
 
 
 def evaluation_config_note(eval_config: dict | None) -> str:
