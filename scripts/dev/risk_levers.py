@@ -16,6 +16,9 @@ Rows (every head sits on a frozen encoder; ``--encoders`` names the pretraining 
 - ``own probe``: the previous shipped recipe's first step (PCA(16) + penalised Cox on the cohort's own
   training set);
 - ``own probe, bagged``: the mean of 20 bootstrap probes (variance reduction);
+- ``other cohort's probe (transfer)``: each cohort scored with the own probe of the other cohort
+  (what HYP-like data alone teaches about MI-like ECGs, and the reverse); added after the study,
+  for the issue's transfer lever;
 - ``joint probe[, bagged]``: one probe on both cohorts' training sets together, Cox stratified by
   cohort (shared ECG coefficients, a baseline hazard per cohort) — PCA(16) and PCA(32), and PCA(8),
   added after the first four repeats showed PCA(32) below PCA(16);
@@ -97,7 +100,7 @@ def run(args) -> None:
                 np.save(cache, embed(net, c.x).astype(np.float32))
                 print(f"embedded {k} with {name}: {time.perf_counter() - t0:.0f} s", flush=True)
             emb[name, k] = np.load(cache).astype(np.float64)
-    feats = {k: measurement_table(c.beats_mv, c.table) for k, c in sets.items()}
+    feats = {}  # measurement tables, computed when a measurement-Cox row is still missing
 
     def write(rep, enc, head, scores):
         rows = [{"repeat": rep, "encoder": enc, "head": head, "cohort": k, **measure(sets[k], ev[k], lr)}
@@ -115,16 +118,19 @@ def run(args) -> None:
         joint_e = np.concatenate([sets[k].event[tr[k]] for k in COHORTS])
         joint_s = np.concatenate([[k] * len(tr[k]) for k in COHORTS])
         for enc in encoders:
-            heads = {"own probe": ("own", 1, 16), "own probe, bagged": ("own", BAGS, 16)}
+            heads = {"own probe": ("own", 1, 16), "own probe, bagged": ("own", BAGS, 16),
+                     "other cohort's probe (transfer)": ("transfer", 1, 16)}
             for comps in (8, 16, 32):
                 heads[f"joint probe, PCA {comps}"] = ("joint", 1, comps)
                 heads[f"joint probe, PCA {comps}, bagged"] = ("joint", BAGS, comps)
             for head, (kind, bags, comps) in heads.items():
                 if (rep, enc, head) in done:
                     continue
-                if kind == "own":
+                if kind in ("own", "transfer"):
                     wb = {k: fit_bagged_probe(emb[enc, k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]],
                                               n_bags=bags, n_components=comps, seed=rep) for k in COHORTS}
+                    if kind == "transfer":  # each cohort scored with the probe fitted on the other one
+                        wb = {"mi": wb["hyp"], "hyp": wb["mi"]}
                 else:
                     e = np.concatenate([emb[enc, k][tr[k]] for k in COHORTS])
                     w, b = fit_bagged_probe(e, joint_t, joint_e, n_bags=bags, n_components=comps,
@@ -132,6 +138,7 @@ def run(args) -> None:
                     wb = {k: (w, b) for k in COHORTS}
                 write(rep, enc, head, {k: emb[enc, k][ev[k]] @ wb[k][0] + wb[k][1] for k in COHORTS})
         if (rep, "-", "measurement Cox, own") not in done:
+            feats = feats or {k: measurement_table(c.beats_mv, c.table) for k, c in sets.items()}
             write(rep, "-", "measurement Cox, own", {
                 k: fit_measurement_cox(feats[k].iloc[tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]])(feats[k].iloc[ev[k]])
                 for k in COHORTS})
