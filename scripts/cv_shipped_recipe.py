@@ -28,7 +28,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +39,7 @@ from hfviz.training.config import ReproduceConfig
 from hfviz.training.fidelity import replace_markdown_section, spearman
 from hfviz.training.pretrain import load_pretrained
 from hfviz.training.protocol import cv_folds, fit_measurement_cox, load_training_set, measurement_table
-from hfviz.training.train import embed, fit_bagged_probe
+from hfviz.training.train import embed, fit_joint_probe
 
 SECTION = "## CV of the shipped recipe on the current training cohorts (SYNTHETIC)"
 COHORT_WORDS = {"mi": "MI-like", "hyp": "HYP-like"}
@@ -64,23 +63,18 @@ def main() -> None:
     for i in range(len(folds["mi"])):
         tr = {k: folds[k][i][2] for k in sets}
         te = {k: folds[k][i][3] for k in sets}
-        names = sorted(sets)
-        joint = fit_bagged_probe(np.concatenate([emb[k][tr[k]] for k in names]),
-                                 np.concatenate([sets[k].time[tr[k]] for k in names]),
-                                 np.concatenate([sets[k].event[tr[k]] for k in names]), n_bags=rc.probe_bags,
-                                 n_components=rc.probe_components, strata=np.concatenate([[k] * len(tr[k]) for k in names]),
-                                 seed=rc.seed)
+        parts = {k: (emb[k][tr[k]], c.time[tr[k]], c.event[tr[k]]) for k, c in sets.items()}
+        joint = fit_joint_probe(parts, n_bags=rc.probe_bags, n_components=rc.probe_components, seed=rc.seed)
         for k, c in sets.items():
             t, e = c.time, c.event
-            own = fit_bagged_probe(emb[k][tr[k]], t[tr[k]], e[tr[k]], n_bags=rc.probe_bags,
-                                   n_components=rc.probe_components, seed=rc.seed)
+            own = fit_joint_probe({k: parts[k]}, n_bags=rc.probe_bags, n_components=rc.probe_components, seed=rc.seed)
+            truth = c.table["ecg_log_hazard"].to_numpy(float)[te[k]]
             scores = {
-                "oracle, ECG part of the true hazard": c.table["ecg_log_hazard"].to_numpy(float)[te[k]],
+                "oracle, ECG part of the true hazard": truth,
                 "shipped recipe: joint probe (both cohorts, stratified)": emb[k][te[k]] @ joint[0] + joint[1],
                 "probe on the cohort's own training half": emb[k][te[k]] @ own[0] + own[1],
                 "measurement Cox": fit_measurement_cox(feats[k].iloc[tr[k]], t[tr[k]], e[tr[k]])(feats[k].iloc[te[k]]),
             }
-            truth = c.table["ecg_log_hazard"].to_numpy(float)[te[k]]
             for name, lr in scores.items():
                 rows.append({"cohort": k, "fold": i, "row": name, "events_test": int(e[te[k]].sum()),
                              "c_index": float(concordance_index(t[te[k]], lr, e[te[k]])),

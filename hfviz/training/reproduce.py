@@ -48,7 +48,7 @@ from hfviz.training.protocol import (
 )
 from hfviz.training.simulated import preset_size, simulate_dataset
 from hfviz.training.pretrain import load_pretrained
-from hfviz.training.train import embed, finetune, fit_bagged_probe, log, predict, set_linear_head
+from hfviz.training.train import embed, finetune, fit_joint_probe, log, predict, set_linear_head
 
 __all__ = ["ReproduceConfig", "ensure_dataset", "pretrain_checkpoint", "build_shipped_model", "reproduce",
            "standard_variants", "pretrain_all", "run_evaluation", "evaluation_config_note"]
@@ -141,8 +141,8 @@ def shipped_split(c: TrainingSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def probe_head(rc: ReproduceConfig, net: DualAttentionNet, sets: dict[str, TrainingSet]) -> tuple[np.ndarray, float, dict]:
     """The shipped probe head on ``net``'s frozen embedding of each set's training half.
 
-    One set: :func:`~hfviz.training.train.fit_bagged_probe` on it. Several (``risk_fit="joint-probe"``):
-    one probe on all of them, Cox stratified by set (shared ECG coefficients, one baseline hazard each).
+    :func:`~hfviz.training.train.fit_joint_probe`: one set, its probe; several (``risk_fit="joint-probe"``), one
+    probe on all of them, Cox stratified by set (shared ECG coefficients, one baseline hazard each).
 
     Returns
     -------
@@ -151,18 +151,14 @@ def probe_head(rc: ReproduceConfig, net: DualAttentionNet, sets: dict[str, Train
     info : dict
         What it was fitted on (subjects and events per set) and with which settings, for the card.
     """
-    embs, times, events, strata, on = [], [], [], [], {}
-    for name, c in sorted(sets.items()):  # the same order whichever cohort is being built: one joint head
+    parts, on = {}, {}
+    for name, c in sorted(sets.items()):  # the card lists the sets in name order
         fit, val, _ = shipped_split(c)
         tv = np.concatenate([fit, val])
-        embs.append(embed(net, c.x[tv]))
-        times.append(c.time[tv])
-        events.append(c.event[tv])
-        strata += [name] * len(tv)
+        parts[name] = (embed(net, c.x[tv]), c.time[tv], c.event[tv])
         on[name] = {"subjects": len(tv), "events": int(c.event[tv].sum())}
-    w, b = fit_bagged_probe(np.concatenate(embs), np.concatenate(times), np.concatenate(events), n_bags=rc.probe_bags,
-                            n_components=rc.probe_components, penalizer=PROBE_PENALIZER,
-                            strata=np.array(strata) if len(sets) > 1 else None, seed=rc.seed)
+    w, b = fit_joint_probe(parts, n_bags=rc.probe_bags, n_components=rc.probe_components, penalizer=PROBE_PENALIZER,
+                           seed=rc.seed)
     info = {"risk_fit": rc.risk_fit, "fitted_on_training_halves": on, "bags": rc.probe_bags,
             "pca_components": rc.probe_components, "penalizer": PROBE_PENALIZER,
             "stratified_by_cohort": len(sets) > 1, "encoder": "frozen (pretrained weights unchanged)"}
@@ -508,8 +504,8 @@ def evaluation_config_note(eval_config: dict | None) -> str:
     how = (f"{head} risk head fine-tuned at lr {c.get('finetune_lr', 1e-3):g}" if fit == "finetune"
            else f"{head} risk head fitted as a {fit} on the frozen encoder")
     return (f"The CV rows below come from models/evaluation.md (`python -m hfviz evaluate`): pretraining on {n} "
-            f"simulated ECGs x {c.get('pretrain_epochs', '?')} epochs (main row: {c.get('pretrain_align', 'infonce')} alignment"
-            f"), {how}; when that differs from this model's own configuration they describe the "
+            f"simulated ECGs x {c.get('pretrain_epochs', '?')} epochs (main row: {c.get('pretrain_align', 'infonce')} "
+            f"alignment), {how}; when that differs from this model's own configuration they describe the "
             f"method under that configuration, not this model. This model's own held-out numbers (Held-out metrics) "
             f"are from one fold only.")
 

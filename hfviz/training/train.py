@@ -42,7 +42,7 @@ from hfviz.training.config import MASK_KEEP, PROBE_COMPONENTS, PROBE_PENALIZER, 
 __all__ = [  # the configs live in hfviz.training.config; re-exported here next to the loops that use them
     "FinetuneConfig", "PretrainConfig", "PROBE_COMPONENTS", "PROBE_PENALIZER", "MASK_KEEP",
     "normalise_beats", "mask_leads", "warmup_cosine", "log", "predict", "embed", "fit_probe", "fit_bagged_probe",
-    "init_head_from_probe", "set_linear_head",
+    "fit_joint_probe", "init_head_from_probe", "set_linear_head",
     "stratified_batches", "finetune",
 ]
 
@@ -199,6 +199,30 @@ def fit_bagged_probe(emb: np.ndarray, time_months: np.ndarray, event: np.ndarray
         ws.append(w)
         bs.append(b)
     return np.mean(ws, axis=0), float(np.mean(bs))
+
+
+def fit_joint_probe(parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], *, n_bags: int = 1,
+                    n_components: int = PROBE_COMPONENTS, penalizer: float = PROBE_PENALIZER,
+                    seed: int = 0) -> tuple[np.ndarray, float]:
+    """One probe on several sets (cohorts) together, Cox stratified by set; one set: the plain (bagged) probe.
+
+    The sets are stacked in name order, so the same sets give the same head whichever comes first.
+
+    Parameters
+    ----------
+    parts : dict of str to (emb (N_k, D), time_months (N_k,), event (N_k,))
+        Each set's embeddings and outcomes.
+    n_bags, n_components, penalizer, seed : as :func:`fit_bagged_probe`
+
+    Returns
+    -------
+    w : ndarray (D,) and b : float
+        ``log_risk = emb @ w + b``.
+    """
+    names = sorted(parts)
+    strata = np.concatenate([[k] * len(parts[k][1]) for k in names]) if len(names) > 1 else None
+    return fit_bagged_probe(*(np.concatenate([parts[k][i] for k in names]) for i in range(3)), n_bags=n_bags,
+                            n_components=n_components, penalizer=penalizer, strata=strata, seed=seed)
 
 
 @torch.no_grad()

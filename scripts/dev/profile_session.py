@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def sample(stop: threading.Event, inclusive: collections.Counter, exclusive: collections.Counter, me: int) -> None:
+def sample(stop: threading.Event, inclusive: collections.Counter, exclusive: collections.Counter) -> None:
+    me = threading.get_ident()  # the sampler leaves itself out
     while not stop.is_set():
         for tid, frame in sys._current_frames().items():
             if tid == me:
@@ -62,7 +63,7 @@ def main() -> None:
     one_session()  # caches
     inclusive, exclusive = collections.Counter(), collections.Counter()
     stop = threading.Event()
-    th = threading.Thread(target=sample, args=(stop, inclusive, exclusive, threading.get_ident()), daemon=True)
+    th = threading.Thread(target=sample, args=(stop, inclusive, exclusive), daemon=True)
     cpu0, t0 = time.process_time(), time.perf_counter()
     th.start()
     for _ in range(args.sessions):

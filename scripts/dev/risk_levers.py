@@ -39,6 +39,10 @@ unbagged before bagged, fewer components).
 
 Writes one JSON row per (repeat, encoder, head, cohort) to ``--out`` (resumable) and prints the
 summary table (markdown) that ``models/README.md`` quotes.
+
+The rows in ``docs/risk_levers.jsonl`` were made when the joint rows stacked the cohorts MI first; they
+are now stacked in name order (:func:`hfviz.training.train.fit_joint_probe`), so a rerun of a bagged
+joint row draws other bootstrap resamples (the unbagged rows do not depend on the order).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from hfviz.training.config import FinetuneConfig
 from hfviz.training.fidelity import PERCENTILE_TOLERANCE, phenotype_table, spearman
 from hfviz.training.pretrain import load_pretrained
 from hfviz.training.protocol import fit_measurement_cox, inner_split, load_training_set, measurement_table
-from hfviz.training.train import embed, finetune, fit_bagged_probe, predict
+from hfviz.training.train import embed, finetune, fit_joint_probe, predict
 
 TRAIN_N = {"mi": 400, "hyp": 1500}
 BAGS = 20
@@ -114,9 +118,6 @@ def run(args) -> None:
         tr, ev = {}, {}
         for k, c in sets.items():
             tr[k], ev[k] = draw_training(c.event, TRAIN_N[k], seed=1000 + rep)
-        joint_t = np.concatenate([sets[k].time[tr[k]] for k in COHORTS])
-        joint_e = np.concatenate([sets[k].event[tr[k]] for k in COHORTS])
-        joint_s = np.concatenate([[k] * len(tr[k]) for k in COHORTS])
         for enc in encoders:
             heads = {"own probe": ("own", 1, 16), "own probe, bagged": ("own", BAGS, 16),
                      "other cohort's probe (transfer)": ("transfer", 1, 16)}
@@ -126,16 +127,14 @@ def run(args) -> None:
             for head, (kind, bags, comps) in heads.items():
                 if (rep, enc, head) in done:
                     continue
-                if kind in ("own", "transfer"):
-                    wb = {k: fit_bagged_probe(emb[enc, k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]],
-                                              n_bags=bags, n_components=comps, seed=rep) for k in COHORTS}
+                parts = {k: (emb[enc, k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]]) for k in COHORTS}
+                if kind == "joint":
+                    w, b = fit_joint_probe(parts, n_bags=bags, n_components=comps, seed=rep)
+                    wb = {k: (w, b) for k in COHORTS}
+                else:
+                    wb = {k: fit_joint_probe({k: parts[k]}, n_bags=bags, n_components=comps, seed=rep) for k in COHORTS}
                     if kind == "transfer":  # each cohort scored with the probe fitted on the other one
                         wb = {"mi": wb["hyp"], "hyp": wb["mi"]}
-                else:
-                    e = np.concatenate([emb[enc, k][tr[k]] for k in COHORTS])
-                    w, b = fit_bagged_probe(e, joint_t, joint_e, n_bags=bags, n_components=comps,
-                                            strata=joint_s, seed=rep)
-                    wb = {k: (w, b) for k in COHORTS}
                 write(rep, enc, head, {k: emb[enc, k][ev[k]] @ wb[k][0] + wb[k][1] for k in COHORTS})
         if (rep, "-", "measurement Cox, own") not in done:
             feats = feats or {k: measurement_table(c.beats_mv, c.table) for k, c in sets.items()}
