@@ -421,6 +421,47 @@ def bench_app(*, repeats: int = 5) -> dict:
         return res
 
 
+# --- the Cohort page's numbers and the 12-lead figure -------------------------------------------
+
+
+def bench_cohort(*, repeats: int = 5) -> dict:
+    """What the Cohort page computes on the shipped MI model's validation cohort, and the 12-lead figure.
+
+    * ``c_index_s``: Harrell's C of the validation predictions (20,000 people when the shipped
+      cohort is present).
+    * ``analysis_bootstrap_s``: :func:`hfviz.risk.cohort.analyse` with a 200-resample bootstrap of the
+      C-index (what the page computes for uploaded predictions); ``analysis_card_c_s``: the same without
+      the bootstrap (the page shows the card's C for the shipped sources).
+    * ``paper_figure_s``: :func:`hfviz.dashboard.ecg_figures.ecg_paper_figure` of the bundled LBBB example.
+    """
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    from hfviz.dashboard.ecg_figures import ecg_paper_figure
+    from hfviz.ecg.io import read_ecg
+    from hfviz.risk import survival
+    from hfviz.risk.cohort import analyse
+    from hfviz.risk.model import load_risk_model
+
+    model = load_risk_model("mi")
+    df = model.validation_predictions if model.validation_predictions is not None else model.cohort_predictions
+    t, e, r = (df[c].to_numpy(float) for c in ("time_months", "event", "log_risk"))
+    s60 = model.predict_survival_function(r, [60.0])[:, 0]
+    hea = Path(__file__).resolve().parents[1] / "examples" / "synthetic_lbbb.hea"
+    rec = read_ecg([hea, hea.with_suffix(".dat")])
+    signal = np.asarray(rec.signal_mv)
+    return {
+        "conditions": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
+        "cohort": f"{len(df):,} people, {int(e.sum())} events",
+        "c_index_s": time_call(lambda: survival.concordance_index(t, r, e), repeats=repeats * 4),
+        "analysis_bootstrap_s": time_call(lambda: analyse(df, survival_at_horizon=s60), repeats=repeats, warmup=0),
+        "analysis_card_c_s": time_call(lambda: analyse(df, survival_at_horizon=s60, n_boot=0), repeats=repeats),
+        "paper_figure_s": time_call(lambda: ecg_paper_figure(signal, rec.fs_hz), repeats=repeats * 2),
+    }
+
+
 # --- the Batch page: many uploaded ECGs -> one table ------------------------------------------
 
 

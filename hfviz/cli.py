@@ -145,7 +145,7 @@ def _cmd_merge_predictions(args) -> int:
 
 
 # --- bench ------------------------------------------------------------------------------
-_BENCHES = ("read", "simulate", "model", "reader", "app", "scale", "browser", "load", "batch-view")
+_BENCHES = ("read", "simulate", "model", "reader", "app", "cohort", "scale", "browser", "load", "batch-view")
 
 
 def _add_bench(sub) -> None:
@@ -167,7 +167,7 @@ def _cmd_bench(args) -> int:
     from hfviz.bench_scale import bench_scale
 
     funcs = {"read": bench.bench_read_preprocess, "simulate": bench.bench_simulate,
-             "model": bench.bench_model, "reader": bench.bench_reader, "app": bench.bench_app, "scale": bench_scale,
+             "model": bench.bench_model, "reader": bench.bench_reader, "app": bench.bench_app, "cohort": bench.bench_cohort, "scale": bench_scale,
              "browser": lambda: bench_browser(repeats=max(1, args.repeats)), "load": bench_load,
              "batch-view": bench.bench_batch_view}
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -88,7 +88,7 @@ def concordance_index(time, log_risk, event) -> float:
     Equals ``lifelines.utils.concordance_index(time, -log_risk, event)``: a pair (i, j) is
     comparable when i has an event and ``T_j > T_i``, or ``T_j == T_i`` with j censored; tied
     risks count one half. Exact, in O(N log N + E sqrt N) time and O(E sqrt N) memory (E events),
-    so a bootstrap on a 20,000-subject cohort takes a second, not a minute.
+    so a 200-resample bootstrap on 20,000 subjects takes ~2 s (11 ms a C; `python -m hfviz bench --only cohort`).
 
     Sorted by time (events before censored at equal times), the subjects comparable with event i
     are exactly the positions from ``start_i`` on. The positions are cut into blocks of sorted
