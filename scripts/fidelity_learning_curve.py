@@ -4,8 +4,10 @@ Fits a linear Cox probe (:func:`hfviz.training.train.fit_probe`: PCA(16) + penal
 MI model's frozen encoder, on the MI-like cohort alone (the shipped head also uses the HYP-like training
 half), and the measurement-Cox baseline, on random subsets of growing size of a DEVELOPMENT cohort
 (simulator seed 1, MI-like preset), and measures each on the independent validation cohort (seed 3):
-Spearman with the true ECG log-hazard, phenotypes within ±10 percentile points, C-index. Nothing here
-is chosen on the validation cohort; it only measures. Made by (2-core VM):
+Spearman with the true ECG log-hazard, phenotypes within ±10 percentile points, C-index; and how each
+network probe orders the six bundled examples (Kendall's tau with their true ECG log-hazard, and whether
+the order is exact: the order test of ``tests/test_fidelity.py``). Nothing here is chosen on the
+validation cohort or the examples; it only measures. Made by (2-core VM):
 
     python -m hfviz simulate --preset mi --n 4000 --seed 1 --out data/r18/dev-mi-s1
     python -m hfviz simulate --preset mi --n 20000 --seed 3 --out data/r18/validation-mi
@@ -43,7 +45,30 @@ def _measure(name: str, lr: np.ndarray, val, n: int, rep: int, events: int) -> d
     table = phenotype_table(val.table["phenotype"], truth, {"s": lr})
     return {"score": name, "n": n, "rep": rep, "training events": events,
             "spearman": spearman(lr, truth), "within 10 points": int((table["s − true"].abs() <= PERCENTILE_TOLERANCE).sum()),
-            "phenotypes": len(table), "C-index": float(concordance_index(t, lr, e))}
+            "phenotypes": len(table), "C-index": float(concordance_index(t, lr, e)),
+            "outside 10 points": {ph: round(float(d), 1) for ph, d in zip(table["phenotype"], table["s − true"])
+                                  if abs(d) > PERCENTILE_TOLERANCE}}
+
+
+def _examples(model) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The bundled examples' names, model inputs (6, 12, 608) through the upload pipeline, true ECG log-hazards."""
+    from hfviz.ecg.io import read_ecg
+    from hfviz.ecg.prepare import prepare
+
+    truth = json.loads((ROOT / "examples" / "truth.json").read_text())["examples"]
+    names = sorted(truth)
+    x = np.stack([prepare(read_ecg([ROOT / "examples" / f"{s}.hea", ROOT / "examples" / f"{s}.dat"])).model_input
+                  for s in names]).astype(np.float32)
+    return names, x, np.array([truth[s]["ecg_log_hazard"] for s in names])
+
+
+def _order(names: list[str], lr: np.ndarray, truth: np.ndarray) -> dict:
+    """Kendall's tau of the examples' scores with their truth, whether the order is exact, the order (lowest first)."""
+    from scipy.stats import kendalltau
+
+    return {"examples kendall tau": float(kendalltau(lr, truth).statistic),
+            "examples in true order": bool((np.argsort(lr) == np.argsort(truth)).all()),
+            "examples order": [names[i] for i in np.argsort(lr)]}
 
 
 def main() -> int:
@@ -58,6 +83,8 @@ def main() -> int:
     print("embedding…", flush=True)
     emb_dev = embed(model.net, dev.x)
     emb_val = embed(model.net, normalise_beats(np.asarray(val.beats, np.float32)))
+    names, x_ex, truth_ex = _examples(model)
+    emb_ex = embed(model.net, x_ex)
     f_dev = measurement_table(dev.beats_mv, dev.table)
     f_val = measurement_table(np.asarray(val.beats, np.float32), val.table)
     rng = np.random.default_rng(0)
@@ -68,7 +95,8 @@ def main() -> int:
             idx = rng.choice(len(dev.x), n, replace=False)
             t, e = dev.time[idx], dev.event[idx]
             w, b = fit_probe(emb_dev[idx], t, e)
-            rows.append(_measure("network probe", emb_val @ w + b, val, n, rep, int(e.sum())))
+            rows.append({**_measure("network probe", emb_val @ w + b, val, n, rep, int(e.sum())),
+                         **_order(names, emb_ex @ w + b, truth_ex)})
             cox = fit_measurement_cox(f_dev.iloc[idx], t, e)
             rows.append(_measure("measurement Cox", cox(f_val), val, n, rep, int(e.sum())))
             print(rows[-2], rows[-1], sep="\n", flush=True)
@@ -76,20 +104,33 @@ def main() -> int:
     summ = (df.groupby(["score", "n"]).agg(reps=("rep", "size"), events=("training events", "mean"),
                                             spearman=("spearman", "mean"), spearman_sd=("spearman", "std"),
                                             within=("within 10 points", "mean"), phenotypes=("phenotypes", "first"),
-                                            c=("C-index", "mean")).reset_index())
+                                            c=("C-index", "mean"),
+                                            tau=("examples kendall tau", "mean"),
+                                            exact=("examples in true order", "sum")).reset_index())
     (args.models / "fidelity_learning_curve.json").write_text(json.dumps(rows, indent=1))
     lines = [SECTION, "",
              (f"A linear Cox probe (PCA 16) on the shipped MI model's frozen encoder, fitted on the MI-like cohort alone, "
               f"and the measurement-Cox baseline, fitted on random subsets of a development cohort (seed 1, "
               f"{len(dev.x):,} subjects) and measured on the validation cohort (seed {val.meta.get('seed', 3)}, "
               f"{len(val.table):,} subjects). Mean over repeats (SD in brackets)."), "",
-             "| score | subjects | events (mean) | repeats | Spearman with true ECG log-hazard | phenotypes within ±10 points | C-index |",
-             "|---|---|---|---|---|---|---|"]
+             "| score | subjects | events (mean) | repeats | Spearman with true ECG log-hazard | phenotypes within ±10 points | C-index "
+             "| bundled examples: Kendall τ with truth (repeats in exact order) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in summ.itertuples():
         sd = "" if np.isnan(r.spearman_sd) else f" ({r.spearman_sd:.3f})"
         lines.append(f"| {r.score} | {r.n:,} | {r.events:.0f} | {r.reps} | {r.spearman:.3f}{sd} | "
-                     f"{r.within:.1f} of {r.phenotypes} | {r.c:.3f} |")
-    lines += ["", "Made by `python scripts/fidelity_learning_curve.py` (simulate commands in its docstring).", ""]
+                     f"{r.within:.1f} of {r.phenotypes} | {r.c:.3f} | "
+                     + ("–" if r.score != "network probe" else f"{r.tau:+.2f} ({int(r.exact)} of {r.reps})") + " |")
+    probe = df[df["score"] == "network probe"]
+    big = probe[probe["n"] >= sorted(probe["n"].unique())[-2]]
+    always = set.intersection(*(set(o) for o in big["outside 10 points"]))
+    offs = {ph: np.mean([o[ph] for o in big["outside 10 points"]]) for ph in sorted(always)}
+    true_order = [names[i] for i in np.argsort(truth_ex)]
+    lines += ["", (f"Outside ±10 points in every fit with ≥ {big['n'].min():,} subjects: "
+                   + (", ".join(f"{ph} (mean {d:+.1f})" for ph, d in offs.items()) or "none") + ". "
+                   f"The examples' true order (lowest ECG log-hazard first): {', '.join(true_order)}; the "
+                   f"{probe['n'].max():,}-subject probe's: {', '.join(probe.iloc[-1]['examples order'])}."),
+              "", "Made by `python scripts/fidelity_learning_curve.py` (simulate commands in its docstring).", ""]
     ev = args.models / "evaluation.md"
     ev.write_text(replace_markdown_section(ev.read_text(encoding="utf-8"), SECTION, "\n".join(lines)), encoding="utf-8")
     print(summ.to_string(index=False))
