@@ -123,6 +123,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds (every core, user + nice + system) the whole machine has been busy so far (``/proc/stat``)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
+
+
 class _RssSampler:
     """Samples a process's RSS every 0.2 s in a thread; ``peak`` since the last :meth:`reset`."""
 
@@ -232,11 +238,13 @@ async def _round(url: str, files: list[list[Path]], labels: list[str], expected:
         try:
             rss_before = rss.reset() if rss else float("nan")
             cpu0 = cpu_s(rss.pid) if rss else float("nan")
+            machine0, wall0 = machine_cpu_s(), time.perf_counter()
             results = await asyncio.gather(*(_session(browser, url, f, timeout_s=timeout_s)
                                              for f in files), return_exceptions=True)
             await asyncio.sleep(2.0)  # every session idle, its context still open
             rss_idle = rss_mb(rss.pid) if rss else float("nan")
             server_cpu = (cpu_s(rss.pid) - cpu0) if rss else float("nan")
+            machine_cpu, wall = machine_cpu_s() - machine0, time.perf_counter() - wall0
             peak = rss.peak if rss else float("nan")
             for r in results:
                 if isinstance(r, dict):
@@ -259,6 +267,8 @@ async def _round(url: str, files: list[list[Path]], labels: list[str], expected:
             "server_rss_before_mb": round(rss_before, 1), "server_rss_idle_mb": round(rss_idle, 1),
             "rss_growth_per_idle_session_mb": round((rss_idle - rss_before) / n, 1),
             "server_cpu_s_per_session": round(server_cpu / n, 2),
+            "other_cpu_s_per_session": round((machine_cpu - server_cpu) / n, 2),
+            "round_wall_s": round(wall, 1),
             "isolation_ok": not problems and not failed, "isolation_problems": problems, "failed": failed}
 
 

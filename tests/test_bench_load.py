@@ -42,3 +42,14 @@ def test_the_memory_and_cpu_readings_of_a_process_are_plausible():
     pid = os.getpid()
     assert 10 < bench_load.rss_mb(pid) < 100_000
     assert bench_load.cpu_s(pid) > 0
+
+
+def test_the_machine_cpu_reading_counts_this_process_busy_time():
+    pid = os.getpid()
+    machine0, own0 = bench_load.machine_cpu_s(), bench_load.cpu_s(pid)
+    x = 0
+    for i in range(3_000_000):  # ~0.2 s of busy Python
+        x += i * i
+    own = bench_load.cpu_s(pid) - own0
+    assert own > 0.05
+    assert bench_load.machine_cpu_s() - machine0 >= 0.8 * own  # the machine was busy at least while we were
