@@ -188,13 +188,18 @@ IEC_MET = {k: M.IEC_TOLERANCE_MS[k] for k in ("pr_ms", "qt_ms")}
 IEC_NOT_MET = {k: M.IEC_TOLERANCE_MS[k] for k in ("qrs_ms", "p_ms")}
 
 
+def _report_script():
+    spec = importlib.util.spec_from_file_location("measurements_vs_device", ROOT / "scripts" / "measurements_vs_device.py")
+    mvd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mvd)
+    return mvd
+
+
 @pytest.fixture(scope="module")
 def real_rows():
     if not SAMPLES.is_dir():
         pytest.skip(f"real ECG samples not found at {SAMPLES}")
-    spec = importlib.util.spec_from_file_location("measurements_vs_device", ROOT / "scripts" / "measurements_vs_device.py")
-    mvd = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mvd)
+    mvd = _report_script()
     rows = [mvd.analyse(p, SAMPLES) for p in mvd.sample_files(SAMPLES)]
     rows = [r for r in rows if r and "error" not in r]
     dup = mvd.duplicates(rows)
@@ -226,3 +231,15 @@ def test_real_samples_give_every_value_or_a_reason(real_rows):
     for r in real_rows:
         for key in M.MEASUREMENT_KEYS:
             assert (r["new_app"][key] is None) == (key in r["reasons"]), (r["name"], key)
+
+
+def test_the_report_compares_simulated_measurements_with_the_simulators_values(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"meas_qrs_ms": [90.0, 102.0, np.nan], "true_qrs_ms": [88.0, 100.0, 95.0],
+                  "meas_pr_ms": [150.0, 160.0, 170.0], "true_pr_ms": [150.0, 160.0, 170.0]}).to_csv(
+        tmp_path / "cohort.csv", index=False)
+    lines = _report_script().synthetic_section(tmp_path)
+    assert "| QRS | +2.0 ± 0.0 | +2.0 | 2.0 | 2 |" in lines  # the ECG without a measurement is left out
+    assert "| PR | +0.0 ± 0.0 | +0.0 | 0.0 | 3 |" in lines
+    assert not any(line.startswith("| QT") for line in lines)  # no QT columns, no QT row
