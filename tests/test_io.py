@@ -354,6 +354,19 @@ def test_three_lead_csv_names_the_missing_leads():
     assert "V2" in msg and "missing" in msg
 
 
+def test_unparseable_csv_is_explained_in_the_users_words_not_the_parsers():
+    header = b"I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6\n" + b"1,2,3,4,5,6,7,8,9,10,11,12\n" * 10
+    ragged = assert_fails_cleanly([("ragged.csv", header + b"1,2,3,4,5,6,7,8,9,10,11,12,13,14\n")], fs=500)
+    assert ragged == ("ragged.csv: line 12 has 14 values where the rows before it have 12; every row needs one value "
+                      "per column.")
+    quote = assert_fails_cleanly([("quote.csv", b'I,II\n"1,2\n')], fs=500)
+    assert quote == "quote.csv: a quotation mark opened on line 2 is never closed."
+    utf16 = assert_fails_cleanly([("export.csv", "I,II\n1,2\n".encode("utf-16"))], fs=500)
+    assert "binary data" in utf16 and "UTF-8" in utf16
+    for msg in (ragged, quote, utf16):
+        assert "tokenizing" not in msg and "C error" not in msg and "EOF" not in msg
+
+
 def test_low_rate_nan_lead_text_cells_and_missing_rate_raise_the_library_error():
     x = synthetic_ecg(fs=50.0, seconds=10)
     assert "50 Hz" in assert_fails_cleanly([("slow.csv", _csv(x))], fs=50)

@@ -219,7 +219,7 @@ def sniff_format(name: str, data: bytes) -> str:
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
         return "npz"
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head[:1] == b"<" or head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:4] in _UTF16_XML_STARTS:
+    if head[:1] == b"<" or head[:4] in _UTF16_XML_STARTS or _utf16_bom_then_tag(head):
         return "xml"
     if data[:10].startswith(b"MATLAB 5.0") or name.lower().endswith(".mat"):
         return "mat"
@@ -234,6 +234,12 @@ def sniff_format(name: str, data: bytes) -> str:
     if name.lower().endswith((".csv", ".tsv", ".txt")):
         return "csv"
     return "binary"
+
+
+def _utf16_bom_then_tag(head: bytes) -> bool:
+    """UTF-16 with a byte-order mark whose first character (after blanks) is ``<`` (XML, not a UTF-16 table)."""
+    codec = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(head[:2])
+    return codec is not None and head[2:66].decode(codec, errors="ignore").lstrip().startswith("<")
 
 
 def _looks_like_scp(data: bytes) -> bool:

@@ -89,6 +89,9 @@ def read(files: Sequence[NamedBytes], *, fs: float | None = None, units: str | N
     first_line = _first_line(data)
     if first_line is None:
         raise ECGFormatError(f"{name}: the table has no rows.")
+    if b"\x00" in data[:65536]:
+        raise ECGFormatError(f"{name}: the file holds binary data, not a text table (a \"Unicode text\" export from "
+                             "a spreadsheet is UTF-16: save it as CSV UTF-8 instead).")
     sep = _delimiter(first_line)
     df = _parse_table(name, data, sep)
     headers = [str(c) for c in df.columns]
@@ -107,6 +110,21 @@ def read(files: Sequence[NamedBytes], *, fs: float | None = None, units: str | N
     fs, rate_note = _sampling_rate(df, name, fs, decimal_comma=sep == ";")
     leads, note = _column_leads(df, std_cols, name, units, decimal_comma=sep == ";")
     return make_record(leads, fs, source_format="csv", source_name=name, units_note=f"{note}; {rate_note}")
+
+
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _parse_problem(message: str) -> str:
+    """The table parser's complaint in a user's words (never the parser's own jargon)."""
+    if m := _FIELDS.search(message):
+        expected, line, saw = m.groups()
+        return (f"line {line} has {saw} values where the rows before it have {expected}; "
+                "every row needs one value per column.")
+    if m := _OPEN_QUOTE.search(message):
+        return f"a quotation mark opened on line {int(m.group(1)) + 1} is never closed."
+    return "the table could not be read as comma-, semicolon-, tab- or space-separated values."
 
 
 def _parse_table(name: str, data: bytes, sep: str | None):
@@ -128,9 +146,7 @@ def _parse_table(name: str, data: bytes, sep: str | None):
         except UnicodeDecodeError:
             continue
         except Exception as exc:
-            raise ECGFormatError(
-                f"{name}: the table could not be parsed ({str(exc).splitlines()[0][:80]})."
-            ) from None
+            raise ECGFormatError(f"{name}: {_parse_problem(str(exc))}") from None
     raise ECGFormatError(f"{name}: the table is not readable text.")  # pragma: no cover - latin-1 decodes any bytes
 
 
