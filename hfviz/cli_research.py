@@ -70,8 +70,10 @@ def _cmd_pretrain(args) -> int:
     from hfviz.risk.network import DualAttentionNet, ModelConfig
     from hfviz.training.config import PretrainConfig, config_values
     from hfviz.training.protocol import load_training_set
-    from hfviz.training.text import embed_table, load_precomputed
+    from hfviz.errors import DataFormatError
     from hfviz.training.pretrain import pretrain
+    from hfviz.training.text import embed_table, load_precomputed, statement_targets
+    from hfviz.training.train import _log_main
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -87,7 +89,14 @@ def _cmd_pretrain(args) -> int:
             with main_first():  # rank 0 fills the text-embedding cache, the others read it
                 text = embed_table(c.table, mode=args.text_mode, cache_dir=args.corpus)
         cfg = PretrainConfig(**config_values(args, PretrainConfig))
-        hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume)
+        targets = None
+        if cfg.statement_weight > 0:
+            if "scp_codes" not in c.table:
+                raise DataFormatError(f"{args.corpus}: --statement-weight needs an scp_codes column in cohort.csv.")
+            codes, targets = statement_targets(c.table["scp_codes"])
+            _log_main(f"pretrain: {len(codes)} statements as auxiliary targets")
+        hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume,
+                        statement_targets=targets)
         if is_main():
             _print_json({"checkpoint": args.out, "history": hist})
     return 0

@@ -47,7 +47,7 @@ def test_two_gloo_processes_train_like_one_process_on_the_same_global_batch(tmp_
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     one = run(None)
-    for stage, keys in (("pretrain", ("recon", "align")), ("finetune", ("loss", "val_c"))):
+    for stage, keys in (("pretrain", ("recon", "align", "statements")), ("finetune", ("loss", "val_c"))):
         for k in keys:
             np.testing.assert_allclose(ddp[stage][k], one[stage][k], rtol=1e-9, atol=1e-12, err_msg=f"{stage} {k}")
     for which in ("pretrained_weights", "final_weights"):
@@ -91,6 +91,18 @@ def test_torchrun_pretrain_resumes_a_checkpoint_and_only_rank_zero_writes_logs_a
     assert sorted(p.name for p in out.parent.iterdir()) == ["ckpt.pt"]
     state = torch.load(out, weights_only=True)
     assert state["epoch"] == 2 and state["history"]["epoch"] == [1, 2]
+
+
+def test_cli_pretrain_with_the_statement_term_reads_the_corpus_codes_and_keeps_the_head(tiny_corpus, tmp_path, capsys):
+    from hfviz.cli import main
+
+    out = tmp_path / "aux.pt"
+    assert main(["pretrain", "--corpus", str(tiny_corpus), "--out", str(out), "--batch-size", "8", "--align", "none",
+                 "--device", "cpu", "--epochs", "1", "--statement-weight", "1"]) == 0
+    history = json.loads(capsys.readouterr().out)["history"]
+    assert len(history["statements"]) == 1 and history["statements"][0] > 0
+    state = torch.load(out, weights_only=True)
+    assert state["pretrain_config"]["statement_weight"] == 1.0 and "statement_head" in state
 
 
 def test_torchrun_predict_merges_rank_parts_into_the_single_process_table(tmp_path, capsys):

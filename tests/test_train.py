@@ -298,6 +298,45 @@ def test_folds_run_in_worker_processes_give_the_same_rows_as_in_process(tmp_path
         assert a["c_index"] == pytest.approx(b["c_index"]) and a["test_idx"] == b["test_idx"]
 
 
+
+def test_statement_targets_are_likelihoods_of_the_codes_stated_often_enough():
+    from hfviz.training.text import statement_targets
+
+    codes, y = statement_targets(['{"SR": 100, "ABQRS": 35}', '{"SR": 80}', "{'AFIB': 50}", "{}"], min_count=2)
+    assert codes == ["SR"]  # ABQRS and AFIB are stated once each
+    np.testing.assert_array_equal(y, np.array([[1.0], [0.8], [0.0], [0.0]], np.float32))
+
+
+def test_the_auxiliary_statement_term_trains_a_head_and_resumes(tmp_path):
+    x, _, _ = _data(16)
+    y = np.random.default_rng(3).choice([0.0, 0.5, 1.0], size=(16, 4)).astype(np.float32)
+    ck = tmp_path / "aux.pt"
+    cfg = PretrainConfig(epochs=1, batch_size=8, align="none", statement_weight=1.0)
+    h1 = pretrain(DualAttentionNet(TINY), x, None, cfg, checkpoint=ck, statement_targets=y)
+    assert 0.0 < h1["statements"][0] < 2.0
+    state = torch.load(ck, weights_only=True)
+    assert state["statement_head"]["weight"].shape == (4, TINY.embed_dim)
+    h2 = pretrain(DualAttentionNet(TINY), x, None, PretrainConfig(epochs=2, batch_size=8, align="none", statement_weight=1.0),
+                  checkpoint=ck, statement_targets=y)
+    assert h2["epoch"] == [1, 2] and h2["statements"][0] == h1["statements"][0]
+    with pytest.raises(ValueError, match="statement_targets"):
+        pretrain(DualAttentionNet(TINY), x, None, cfg, statement_targets=None)
+
+
+def test_a_zero_statement_weight_leaves_pretraining_exactly_as_before():
+    x, _, _ = _data(16)
+    y = np.ones((16, 3), np.float32)
+    cfg = PretrainConfig(epochs=1, batch_size=8, align="none")
+    torch.manual_seed(0)
+    a, b = DualAttentionNet(TINY), DualAttentionNet(TINY)
+    b.load_state_dict(a.state_dict())
+    ha = pretrain(a, x, None, cfg)
+    hb = pretrain(b, x, None, cfg, statement_targets=y)  # targets given, weight 0: ignored
+    assert ha == {**hb, "seconds": ha["seconds"]} and "statements" not in hb
+    for (name, wa), wb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(wa, wb), name
+
+
 def test_reconstruction_only_pretraining_runs_without_text_and_gets_its_own_table_rows(tmp_path):
     from hfviz.training.reproduce import standard_variants
 

@@ -43,6 +43,9 @@ class PretrainConfig:
     warmup_frac: float = 0.2  # paper: 20 % warm-up then cosine
     align: str = "cosine"  # "cosine" (paper, positives only), "infonce" (CLIP-style), "soft" (InfoNCE, soft targets) or "none"
     align_weight: float = 1.0  # weight of the alignment term next to reconstruction MSE
+    # weight of the auxiliary statement term: a linear head on the embedding predicts every SCP statement's
+    # likelihood / 100 (binary cross-entropy, the reports' codes as soft labels); 0 = off (the shipped recipe)
+    statement_weight: float = 0.0
     temperature: float = 0.1  # InfoNCE temperature
     proj_dim: int = 128  # shared projection space (paper: 512 -> 256 -> 128)
     mask_keep: tuple[int, ...] = MASK_KEEP  # whole-lead masking choices (leads kept per ECG)

@@ -113,8 +113,8 @@ def _pretrain_task(rc: ReproduceConfig, align: str) -> Path:
 
 def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     """Pretrain (or resume / reuse) on the simulated report corpus; return the checkpoint path."""
-    from hfviz.training.text import embed_table
     from hfviz.training.pretrain import pretrain
+    from hfviz.training.text import embed_table, statement_targets
 
     ckpt = Path(rc.runs_dir) / pretrain_checkpoint_name(rc, align)
     if ckpt.is_file() and int(torch.load(ckpt, weights_only=True, map_location="cpu").get("epoch", 0)) >= rc.pretrain_epochs:
@@ -123,8 +123,10 @@ def pretrain_checkpoint(rc: ReproduceConfig, align: str) -> Path:
     ensure_dataset("pretrain", pre_dir, n=rc.pretrain_n, seed=rc.data_seed, workers=rc.workers)
     pre = load_training_set(pre_dir)
     text = embed_table(pre.table, mode="scp", cache_dir=pre_dir) if align != "none" else None
+    cfg = rc.pretrain_config(align)
+    targets = statement_targets(pre.table["scp_codes"])[1] if cfg.statement_weight > 0 else None
     torch.manual_seed(rc.seed)
-    pretrain(DualAttentionNet(ModelConfig()), pre.x, text, rc.pretrain_config(align), checkpoint=ckpt)
+    pretrain(DualAttentionNet(ModelConfig()), pre.x, text, cfg, checkpoint=ckpt, statement_targets=targets)
     return ckpt
 
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
@@ -54,6 +55,42 @@ def texts_for_ecg(report, scp_codes, *, mode: str = "scp") -> list[tuple[str, fl
         return [(rep, 1.0)] if rep else scp
     total = sum(x for _, x in scp) or 1.0
     return scp + ([(rep, total)] if rep else [])
+
+
+def statement_targets(scp_codes: Sequence, *, min_count: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Soft statement labels for the auxiliary pretraining objective.
+
+    Parameters
+    ----------
+    scp_codes : sequence
+        Per ECG, its ``{code: likelihood}`` (JSON text, a Python dict literal or a mapping; likelihoods
+        on PTB-XL's 0-100 scale), as in a dataset's ``scp_codes`` column.
+    min_count : int, optional
+        Codes stated (likelihood > 0) for fewer ECGs are left out; default 20, or 1 % of the ECGs
+        when that is fewer (a small corpus keeps every code).
+
+    Returns
+    -------
+    codes : list of str
+        The statements kept, sorted.
+    targets : ndarray, shape (N, len(codes)), float32
+        likelihood / 100 in [0, 1]; 0 where the ECG's report does not state the code.
+    """
+    parsed = [parse_scp_codes(v, where="scp_codes", python_literal=True) for v in scp_codes]
+    if min_count is None:
+        min_count = min(20, max(1, int(np.ceil(0.01 * len(parsed)))))
+    counts: dict[str, int] = {}
+    for codes in parsed:
+        for code, lik in codes.items():
+            counts[code] = counts.get(code, 0) + (lik > 0)
+    kept = sorted(c for c, n in counts.items() if n >= min_count)
+    col = {c: j for j, c in enumerate(kept)}
+    targets = np.zeros((len(parsed), len(kept)), np.float32)
+    for i, codes in enumerate(parsed):
+        for code, lik in codes.items():
+            if code in col:
+                targets[i, col[code]] = min(max(float(lik), 0.0), 100.0) / 100.0
+    return kept, targets
 
 
 def load_encoder(device: str = "cpu") -> Callable[[list[str]], np.ndarray]:

@@ -37,8 +37,9 @@ unbagged before bagged, fewer components).
         --encoders soft=data/text/ckpt-s0/soft.pt none=data/text/ckpt-s0/none.pt --repeats 6 --finetune 2 \\
         --out data/r18/levers.jsonl   # a copy of its rows: docs/risk_levers.jsonl
 
-Writes one JSON row per (repeat, encoder, head, cohort) to ``--out`` (resumable) and prints the
-summary table (markdown) that ``models/README.md`` quotes.
+Writes one JSON row per (repeat, encoder, head, cohort) to ``--out`` (resumable; rows written since the
+auxiliary-statement encoder was added also carry each phenotype's offset, model − true mean percentile)
+and prints the summary table (markdown) that ``models/README.md`` quotes.
 
 The rows in ``docs/risk_levers.jsonl`` were made when the joint rows stacked the cohorts MI first; they
 are now stacked in name order (:func:`hfviz.training.train.fit_joint_probe`), so a rerun of a bagged
@@ -84,7 +85,8 @@ def measure(c, idx: np.ndarray, lr: np.ndarray) -> dict:
     tab = phenotype_table(c.table["phenotype"].iloc[idx].reset_index(drop=True), truth, {"s": lr})
     return {"spearman": spearman(lr, truth),
             "within": int((tab["s − true"].abs() <= PERCENTILE_TOLERANCE).sum()), "phenotypes": len(tab),
-            "c": float(concordance_index(c.time[idx], lr, c.event[idx]))}
+            "c": float(concordance_index(c.time[idx], lr, c.event[idx])),
+            "offsets": {ph: round(float(d), 1) for ph, d in zip(tab["phenotype"], tab["s − true"])}}
 
 
 def run(args) -> None:
