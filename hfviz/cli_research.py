@@ -51,9 +51,10 @@ def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pretrain the network on ECGs + report text (reconstruction + alignment)")
     p.add_argument("--corpus", required=True, help="dataset folder (median_beats.npy, cohort.csv with report/scp_codes)")
     p.add_argument("--out", required=True, help="checkpoint file to write (resumed if it exists)")
-    # epochs and alignment default to the shipped models' (ReproduceConfig), the rest to PretrainConfig's
+    # epochs, alignment and statement weight default to the shipped models' (ReproduceConfig), the rest to PretrainConfig's
     tc.add_config_options(p, tc.PretrainConfig, choices={"align": tc.ALIGNMENTS, "precision": ("fp32", "bf16")},
-                          defaults={"epochs": tc.ReproduceConfig.pretrain_epochs, "align": tc.ReproduceConfig.pretrain_align})
+                          defaults={"epochs": tc.ReproduceConfig.pretrain_epochs, "align": tc.ReproduceConfig.pretrain_align,
+                                    "statement_weight": tc.ReproduceConfig.pretrain_statement_weight})
     p.add_argument("--text-mode", choices=["scp", "report", "both"], default="scp")
     p.add_argument("--text-emb", default=None, help="precomputed text embeddings .npy (N, D) instead of MiniLM")
     p.add_argument("--text-ids", default=None, help="ids for --text-emb, one per line or CSV with an id column")
@@ -92,9 +93,11 @@ def _cmd_pretrain(args) -> int:
         targets = None
         if cfg.statement_weight > 0:
             if "scp_codes" not in c.table:
-                raise DataFormatError(f"{args.corpus}: --statement-weight needs an scp_codes column in cohort.csv.")
+                raise DataFormatError(f"{args.corpus}: the statement objective needs an scp_codes column in cohort.csv "
+                                      "(--statement-weight 0 pretrains without it).")
             codes, targets = statement_targets(c.table["scp_codes"])
             _log_main(f"pretrain: {len(codes)} statements as auxiliary targets")
+        torch.manual_seed(cfg.seed)  # the network's initial weights, as reproduce draws them
         hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume,
                         statement_targets=targets)
         if is_main():

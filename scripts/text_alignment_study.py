@@ -15,6 +15,7 @@ Reads the checkpoints of ``scripts/text_alignment_runs.sh`` (development corpus,
   Chapman-Shaoxing SNOMED codes, LUDB diagnoses), with the counts.
 
     PYTHONPATH=. python scripts/text_alignment_study.py        # -> docs/text_alignment.json ("study")
+    PYTHONPATH=. python scripts/text_alignment_study.py --shipped-reader-only   # after the shipped reader changed
 
 Choice rule, fixed before the runs finished: the text objective with the highest mean 10 %-label probe
 macro-AUROC over seeds is the one whose survival CV rows are run (``scripts/text_cv_rows.py``) and
@@ -158,8 +159,19 @@ def main() -> None:
     ap.add_argument("--corpus", default="data/text/dev-corpus-s1")
     ap.add_argument("--out", default="docs/text_alignment.json")
     ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--shipped-reader-only", action="store_true",
+                    help="only re-measure the shipped reader on the real records (the study rows stay)")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.shipped_reader_only:
+        from hfviz.risk.statements import load_statement_reader
+
+        out = Path(args.out)
+        doc = json.loads(out.read_text())
+        doc["study"]["shipped_reader_real_zero_shot"] = real_zero_shot(load_statement_reader(), real_samples())
+        out.write_text(json.dumps(doc, indent=1))
+        print(json.dumps(doc["study"]["shipped_reader_real_zero_shot"], indent=1))
+        return
     held, pool = load_training_set(args.heldout), load_training_set(args.pool)
     y_held_all = labels(held.table, EMITTED_CODES)
     keep = [j for j in range(len(EMITTED_CODES)) if 20 <= y_held_all[:, j].sum() <= len(held.x) - 20]

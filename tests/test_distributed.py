@@ -103,6 +103,12 @@ def test_cli_pretrain_with_the_statement_term_reads_the_corpus_codes_and_keeps_t
     assert len(history["statements"]) == 1 and history["statements"][0] > 0
     state = torch.load(out, weights_only=True)
     assert state["pretrain_config"]["statement_weight"] == 1.0 and "statement_head" in state
+    torch.rand(1000)  # whatever the process drew before, the network starts from the seed's weights
+    again = tmp_path / "again.pt"
+    assert main(["pretrain", "--corpus", str(tiny_corpus), "--out", str(again), "--batch-size", "8", "--align", "none",
+                 "--device", "cpu", "--epochs", "1", "--statement-weight", "1"]) == 0
+    for name, w in torch.load(again, weights_only=True)["model"].items():
+        assert torch.equal(w, state["model"][name]), name
 
 
 def test_torchrun_predict_merges_rank_parts_into_the_single_process_table(tmp_path, capsys):

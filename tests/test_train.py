@@ -367,7 +367,7 @@ def test_training_options_take_their_defaults_from_the_config_dataclasses():
         for cls, prefix in ((PretrainConfig, "pretrain_"), (FinetuneConfig, "finetune_")):
             for f in dataclasses.fields(cls):
                 assert hasattr(args, prefix + f.name) or f.name in ("epochs", "lr", "seed", "head_init", "align",
-                                                                    "device", "precision")
+                                                                    "device", "precision", "statement_weight")
     args = parser.parse_args(["reproduce", "--pretrain-batch-size", "32", "--finetune-grad-clip", "0.5"])
     rc = _reproduce_config(args)
     assert rc.pretrain_config("infonce").batch_size == 32 and rc.finetune_config().grad_clip == 0.5
@@ -377,7 +377,8 @@ def test_training_options_take_their_defaults_from_the_config_dataclasses():
     assert cfg.epochs == ReproduceConfig.pretrain_epochs and cfg.align == ReproduceConfig.pretrain_align
     assert cfg.grad_clip == 2.0 and cfg.batch_size == PretrainConfig.batch_size
     assert PretrainConfig().grad_clip == FinetuneConfig().grad_clip == 1.0 and not set(PRETRAIN_SET_BY_REPRODUCE) - {
-        "epochs", "align", "seed", "device", "precision"}
+        "epochs", "align", "seed", "device", "precision", "statement_weight"}
+    assert hasattr(args, "pretrain_statement_weight")  # reproduce's own field sets it
 
 
 def test_every_variant_kind_returns_one_result_shape():

@@ -85,7 +85,7 @@ class FinetuneConfig:
 ALL_FOLDS = 10
 EVAL_ALIGNS = ("soft", "infonce", "cosine", "none")
 #: PretrainConfig / FinetuneConfig fields that ReproduceConfig sets itself (its own fields, or derived).
-PRETRAIN_SET_BY_REPRODUCE = ("epochs", "align", "seed", "device", "precision")
+PRETRAIN_SET_BY_REPRODUCE = ("epochs", "align", "seed", "device", "precision", "statement_weight")
 FINETUNE_SET_BY_REPRODUCE = ("epochs", "lr", "seed", "head_init", "device", "precision")
 
 
@@ -120,6 +120,9 @@ class ReproduceConfig:
     # stratified by cohort (shared ECG coefficients, a baseline hazard per cohort); "probe": the same on the
     # cohort's own training half; "finetune": the probe, then Cox fine-tuning with early stopping (LP-FT)
     risk_fit: str = "joint-probe"
+    # weight of the auxiliary statement objective in every pretraining reproduce runs (PretrainConfig.statement_weight;
+    # 0 = the shipped encoder's recipe; 1.0 with --probe-bags 20 won the #18 development study, not yet shipped)
+    pretrain_statement_weight: float = 0.0
     probe_bags: int = 1  # bootstrap resamples averaged by the probe (1 = one fit on the data as given)
     probe_components: int = PROBE_COMPONENTS  # PCA components of the embedding the probe's Cox model sees
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
@@ -134,7 +137,8 @@ class ReproduceConfig:
         """Pretraining settings for ``align``: epochs, seed and device from here, the rest from ``pretrain_options``."""
         _check_options(self.pretrain_options, PretrainConfig, PRETRAIN_SET_BY_REPRODUCE)
         return PretrainConfig(**self.pretrain_options, epochs=self.pretrain_epochs, align=align, seed=self.seed,
-                              device=self.device, precision=self.precision)
+                              device=self.device, precision=self.precision,
+                              statement_weight=self.pretrain_statement_weight)
 
     def finetune_config(self) -> FinetuneConfig:
         """Fine-tuning settings: epochs, learning rate, the head initialisation that goes with ``risk_head``,

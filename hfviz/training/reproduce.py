@@ -99,7 +99,8 @@ def _corpus_name(rc: ReproduceConfig) -> str:
 
 def pretrain_checkpoint_name(rc: ReproduceConfig, align: str) -> str:
     """File name of the pretraining checkpoint for ``rc`` and ``align`` (corpus and epochs in the name)."""
-    return f"pretrain_{align}_{_corpus_name(rc)}_{rc.pretrain_epochs}ep{rc.options_tag('pretrain')}.pt"
+    statements = f"_st{rc.pretrain_statement_weight:g}" if rc.pretrain_statement_weight else ""
+    return f"pretrain_{align}_{_corpus_name(rc)}_{rc.pretrain_epochs}ep{statements}{rc.options_tag('pretrain')}.pt"
 
 
 def _pretrain_dir(rc: ReproduceConfig) -> Path:
