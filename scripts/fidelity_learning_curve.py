@@ -50,14 +50,13 @@ def _measure(name: str, lr: np.ndarray, val, n: int, rep: int, events: int) -> d
                                   if abs(d) > PERCENTILE_TOLERANCE}}
 
 
-def _examples(model) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _examples() -> tuple[list[str], np.ndarray, np.ndarray]:
     """The bundled examples' names, model inputs (6, 12, 608) through the upload pipeline, true ECG log-hazards."""
-    from hfviz.ecg.io import read_ecg
-    from hfviz.ecg.prepare import prepare
+    from hfviz.risk.assess import prepare_source
 
     truth = json.loads((ROOT / "examples" / "truth.json").read_text())["examples"]
     names = sorted(truth)
-    x = np.stack([prepare(read_ecg([ROOT / "examples" / f"{s}.hea", ROOT / "examples" / f"{s}.dat"])).model_input
+    x = np.stack([prepare_source([ROOT / "examples" / f"{s}.hea", ROOT / "examples" / f"{s}.dat"]).model_input
                   for s in names]).astype(np.float32)
     return names, x, np.array([truth[s]["ecg_log_hazard"] for s in names])
 
@@ -83,7 +82,7 @@ def main() -> int:
     print("embedding…", flush=True)
     emb_dev = embed(model.net, dev.x)
     emb_val = embed(model.net, normalise_beats(np.asarray(val.beats, np.float32)))
-    names, x_ex, truth_ex = _examples(model)
+    names, x_ex, truth_ex = _examples()
     emb_ex = embed(model.net, x_ex)
     f_dev = measurement_table(dev.beats_mv, dev.table)
     f_val = measurement_table(np.asarray(val.beats, np.float32), val.table)
