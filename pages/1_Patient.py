@@ -122,11 +122,15 @@ if risk is not None:
 
     # --- export ---------------------------------------------------------------------------------
     def _report_html(prepared=prepared, risk=risk, model=model, ecg_fig=ecg_fig, surv_fig=surv_fig, meas=meas,
-                     title=str(label), ig=ui.computed_attributions().get("integrated_gradients")) -> str:
-        """Built only when the button is clicked (plotly.js inline makes it ~5 MB); reuses the Integrated
-        Gradients the Interpretability page computed, else the report computes them."""
+                     title=str(label), ig=ui.computed_attributions().get("integrated_gradients"),
+                     reader=ui.get_statement_reader()) -> str:
+        """Built only when the button is clicked (plotly.js inline makes it ~5 MB), outside the script run (no
+        session state here: what it needs is bound above); reuses the Integrated Gradients the Interpretability
+        page computed, else the report computes them."""
+        reading = reader.top(prepared.model_input, 5) if reader is not None else []
         return report.patient_report(title=title, prepared=prepared, risk=risk, model=model, ecg_figure=ecg_fig,
-                                     survival_figure=surv_fig, measurements=meas, attribution=ig)
+                                     survival_figure=surv_fig, measurements=meas, attribution=ig, reading=reading,
+                                     reading_problem=None if reader is not None else ui.READER_MISSING)
 
     st.download_button("Download HTML report (works offline)", data=_report_html, file_name="hfviz-report.html",
                        mime="text/html", key="patient.report", icon=":material/download:")

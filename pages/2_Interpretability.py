@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from hfviz.dashboard import attribution_figures as af
+from hfviz.dashboard import report
 from hfviz.dashboard import ui
 from hfviz.dashboard.words import md_escape
 from hfviz.ecg.record import LEADS
@@ -33,20 +34,13 @@ with st.container(border=True):
     statements, problem = ui.model_reading(prepared)
     words, device = st.columns([3, 2], gap="medium")
     if statements:
-        words.table(pd.DataFrame({"statement": [f"{s.text} ({s.code})" for s in statements],
-                                  "similarity": [f"{s.score:.2f}" for s in statements],
-                                  "held-out AUROC": ["—" if s.auroc is None else f"{s.auroc:.2f}" for s in statements]}),
-                    hide_index=True)
+        words.table(report.reading_table(statements), hide_index=True)
     else:
         words.info(problem)
     interpretation = prepared.record.meta.get("interpretation")
     device.markdown("**The device's own interpretation**")
     device.markdown(f"> {md_escape(interpretation)}" if interpretation else "This file carries no interpretation.")
-    st.caption("The SCP statements closest to this ECG's embedding (cosine similarity), from the encoder the risk "
-               "model is built on, pretrained on SYNTHETIC ECGs with SYNTHETIC reports. "
-               "Held-out AUROC: how well the similarity separates synthetic ECGs with and without the statement "
-               "(— : too few held-out cases). A research view of what the model associates with the ECG, not an "
-               "interpretation.")
+    st.caption(report.READING_CAPTION)
 
 view = st.radio("View", ["Attributions", "Attention", "Compare methods"], horizontal=True, key="interp.view",
                 label_visibility="collapsed")

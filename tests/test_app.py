@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard_fixtures import build_model_dir, predictions_csv, wfdb_pair
 from hfviz.risk import explain
-from hfviz.dashboard import sources, ui
+from hfviz.dashboard import report, sources, ui
 from hfviz.risk.groups import COHORTS
 from hfviz.risk.model import load_risk_model
 
@@ -249,7 +249,7 @@ def test_interpretability_shows_what_the_model_reads_next_to_the_devices_own_int
     scores = [float(v) for v in table["similarity"]]
     assert scores == sorted(scores, reverse=True)
     assert any("Sinus bradycardia" in m.value for m in app.markdown)  # the device's own words, beside the model's
-    assert any("SYNTHETIC reports" in c.value for c in app.caption)
+    assert any(c.value == report.READING_CAPTION and "SYNTHETIC ECGs and reports" in c.value for c in app.caption)
 
 
 def test_interpretability_without_a_statement_reader_says_so_and_keeps_the_attributions(app, models_dir, tmp_path,

@@ -167,3 +167,14 @@ def test_interpretability_page_renders_each_attribution_method(page, tmp_path):
         assert not _errors(page), _errors(page)
         assert ("Integrated Gradients steps" in _main_text(page)) == (key == "integrated_gradients")
     assert page.locator("text=Traceback").count() == 0
+
+
+def test_downloaded_patient_report_holds_what_the_model_reads(page, tmp_path):
+    _upload(page, _files(tmp_path, wfdb_pair(7, record="report01")), "report01.hea")
+    wait_drawn(page, marker_js=text_js("log-risk"), min_charts=3)
+    with page.expect_download(timeout=180_000) as download:  # built when clicked, outside the script run
+        page.get_by_text("Download HTML report", exact=False).first.click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "report01.hea" in html and "What the model reads" in html and "not an interpretation" in html
+    assert "held-out AUROC" in html and "statement reader" not in html  # the stand-in reader's statements, no problem
+    assert page.locator("text=Traceback").count() == 0

@@ -214,8 +214,16 @@ def stand_in_model(tmp_dir: Path):
     return load_risk_model("mi", build_model_dir(tmp_dir, cohorts=("mi",), n=60))
 
 
-def build_patient_report(model, source, *, attribution=None) -> str:
-    """The Patient page's report of one ECG file: the page's figures and table, then :func:`report.patient_report`."""
+def stand_in_reader(tmp_dir: Path):
+    """The stand-in statement reader :func:`stand_in_model` wrote beside the model in ``tmp_dir``."""
+    from hfviz.risk.statements import load_statement_reader
+
+    return load_statement_reader(tmp_dir)
+
+
+def build_patient_report(model, source, *, attribution=None, reader=None, reading_problem=None) -> str:
+    """The Patient page's report of one ECG file: the page's figures, table and (given a ``reader``) the
+    statements the model reads, then :func:`report.patient_report`."""
     from hfviz.risk.cohort import km_table
 
     prepared = risk_assess.prepare_source(source)
@@ -227,8 +235,10 @@ def build_patient_report(model, source, *, attribution=None) -> str:
     surv = risk_figures.survival_figure(risk.times_months, risk.survival, km=km, mark_months=60.0,
                                         cohort_label=f"{risk.cohort_label}, Kaplan–Meier (held-out)")
     meas = report.measurements_frame(prepared.measurements, prepared.record.meta.get("device_measurements"))
+    reading = reader.top(prepared.model_input, 5) if reader is not None else None
     return report.patient_report(title=str(label), prepared=prepared, risk=risk, model=model, ecg_figure=ecg,
-                                 survival_figure=surv, measurements=meas, attribution=attribution)
+                                 survival_figure=surv, measurements=meas, attribution=attribution, reading=reading,
+                                 reading_problem=reading_problem)
 
 
 def build_compare_report(model, source_a, source_b, *, explain: bool = True) -> str:
@@ -273,8 +283,18 @@ def assert_in_words(html: str, *, allowed: tuple[str, ...] = ()) -> None:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return stand_in_model(tmp_path_factory.mktemp("report-model"))
+def model_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("report-model")
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return stand_in_model(model_dir)
+
+
+@pytest.fixture(scope="module")
+def reader(model, model_dir):
+    return stand_in_reader(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +336,28 @@ def test_patient_report_uses_a_given_attribution_and_names_it(model):
     saliency = attribute(model, prepared.model_input, method="saliency")
     html = build_patient_report(model, EXAMPLES / "synthetic_normal.hea", attribution=saliency)
     assert "Saliency (signed gradient)" in visible_text(html) and "Integrated Gradients" not in visible_text(html)
+
+
+def test_patient_report_prints_what_the_model_reads_under_what_was_read_from_the_file(
+        model, reader, samples):
+    source = samples / "cardiosoft" / "example-XML1.xml"
+    prepared = risk_assess.prepare_source(source)
+    interpretation = prepared.record.meta.get("interpretation")
+    assert interpretation, "the CardioSoft sample stores the device's interpretation"
+    html = build_patient_report(model, source, reader=reader)
+    text = " ".join(visible_text(html).split())
+    reads = text.index("What the model reads")
+    for s in reader.top(prepared.model_input, 5):  # the statements the Interpretability page lists, in its words
+        auroc = "—" if s.auroc is None else f"{s.auroc:.2f}"
+        assert f"{s.text} ({s.code}) {s.score:.2f} {auroc}" in text[reads:]
+    assert "not an interpretation" in text[reads:] and "SYNTHETIC ECGs and reports" in text[reads:]  # what it is, and is not
+    assert " ".join(interpretation.split()) in text[:reads]  # the device's words, just above
+    assert_in_words(html, allowed=("example-XML1.xml",))
+
+
+def test_patient_report_says_why_the_model_reading_is_missing(model):
+    html = build_patient_report(model, EXAMPLES / "synthetic_normal.hea", reading_problem="The reader is missing.")
+    assert "What the model reads The reader is missing." in " ".join(visible_text(html).split())
 
 
 def test_patient_report_shows_the_device_values_and_their_differences(model, samples):

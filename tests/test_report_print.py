@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_report import EXAMPLES, build_compare_report, build_patient_report, stand_in_model
+from test_report import EXAMPLES, build_compare_report, build_patient_report, stand_in_model, stand_in_reader
 
 from hfviz.bench_browser import CHROMIUM, launch_chromium
 
@@ -31,7 +31,7 @@ PATIENT_PAGES = (
      "Predicted heart-failure-free survival", "months since ECG"),  # the survival figure, top and bottom
     ("12-lead ECG", "aVR", "25 mm/s · 10 mm/mV", "Cleaned strip on ECG paper"),  # the paper, top and bottom
     ("Which leads moved the risk", "The 4 leads with the largest share", "ms in the median beat", "Measurements",
-     "Where in the beat"),
+     "Where in the beat", "What the model reads", "not an interpretation"),  # the reading's table and caption
 )
 COMPARE_PAGES = (
     ("Change in predicted risk", "Hazard ratio B / A", "Measurements", "Model and data"),
@@ -59,13 +59,18 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return stand_in_model(tmp_path_factory.mktemp("print-model"))
+def model_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("print-model")
 
 
 @pytest.fixture(scope="module")
-def reports(model):
-    return {"patient": build_patient_report(model, EXAMPLES / "synthetic_lbbb.hea"),
+def model(model_dir):
+    return stand_in_model(model_dir)
+
+
+@pytest.fixture(scope="module")
+def reports(model, model_dir):  # the patient report as the page builds it: with what the model reads
+    return {"patient": build_patient_report(model, EXAMPLES / "synthetic_lbbb.hea", reader=stand_in_reader(model_dir)),
             "compare": build_compare_report(model, EXAMPLES / "synthetic_normal.hea", EXAMPLES / "synthetic_lbbb.hea")}
 
 
@@ -138,9 +143,10 @@ def test_report_prints_on_three_landscape_pages_with_every_figure_whole(browser,
 
 
 @pytest.mark.parametrize("paper", FORMATS)
-def test_report_of_a_real_file_with_device_values_and_metadata_prints_on_three_pages(browser, model, samples,
-                                                                                     tmp_path, paper):
-    html = build_patient_report(model, samples / "cardiosoft" / "example-XML1.xml")  # UK Biobank's format
+def test_report_of_a_real_file_with_device_values_and_metadata_prints_on_three_pages(browser, model, model_dir,
+                                                                                     samples, tmp_path, paper):
+    html = build_patient_report(model, samples / "cardiosoft" / "example-XML1.xml",  # UK Biobank's format
+                                reader=stand_in_reader(model_dir))
     pages = (PATIENT_PAGES[0] + ("Interpretation in the file", "Age"), PATIENT_PAGES[1],
              PATIENT_PAGES[2] + ("Device", "Difference", "Notes on the measurements"))
     check_printed(browser, html, paper, pages, shots_dir(tmp_path), f"cardiosoft_{paper}")

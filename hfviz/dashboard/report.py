@@ -263,6 +263,39 @@ def segments_words(top: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Lead", "Time from the R peak", "Sum of attribution", "Effect"])
 
 
+#: What the "What the model reads" table means, under it on the Interpretability page and in the printed report.
+READING_CAPTION = ("The SCP statements closest to this ECG's embedding (cosine similarity) in the risk model's "
+                   "encoder, pretrained on SYNTHETIC ECGs and reports. Held-out AUROC: how well the similarity "
+                   "separates synthetic ECGs with and without the statement (—: too few cases). What the model "
+                   "associates with the ECG, not an interpretation.")
+
+
+def reading_table(statements: Any) -> pd.DataFrame:
+    """The statements the model reads in an ECG as a table in words.
+
+    Parameters
+    ----------
+    statements : sequence of StatementScore
+        From :meth:`hfviz.risk.statements.StatementReader.top`, closest first.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``statement`` ("text (code)"), ``similarity`` and ``held-out AUROC`` (two decimals, "—"
+        where not measured), one row per statement.
+    """
+    return pd.DataFrame({"statement": [f"{s.text} ({s.code})" for s in statements],
+                         "similarity": [f"{s.score:.2f}" for s in statements],
+                         "held-out AUROC": ["—" if s.auroc is None else f"{s.auroc:.2f}" for s in statements]})
+
+
+def _reading_html(statements: Any, problem: str | None) -> str:
+    """The printed "What the model reads" block: the statements and what they are, or why they are missing."""
+    body = (doc.table_html(reading_table(statements)) + f"<p class='small'>{doc.esc(READING_CAPTION)}</p>"
+            if statements else f"<p>{doc.esc(problem or 'Not computed.')}</p>")
+    return "<h3>What the model reads</h3>" + body
+
+
 def _notice() -> str:
     return doc.notice_html(NOT_FOR_CLINICAL_USE, lead="Synthetic-data research model.")
 
@@ -285,6 +318,8 @@ def patient_report_html(
     attribution_figure: go.Figure | None = None,
     notes: tuple[str, ...] | list[str] = (),
     quality: tuple[str, ...] | list[str] = (),
+    reading: Any = None,
+    reading_problem: str | None = None,
     horizon_months: float = REPORT_HORIZON_MONTHS,
 ) -> str:
     """One patient's view as a printable, self-contained HTML document (three landscape pages).
@@ -293,7 +328,7 @@ def patient_report_html(
     survival curve with the cohort's Kaplan–Meier curve, the model and its data, and what was
     read from the file; page 2: the 12-lead ECG on paper; page 3: which leads and which part of
     the beat moved the risk (method and baseline named) and the measurements (the device's
-    values and the differences when the file has them).
+    values and the differences when the file has them) and what the model reads in the ECG.
 
     Parameters
     ----------
@@ -320,6 +355,11 @@ def patient_report_html(
         Sentences under the risk (e.g. the calibration of the absolute risks).
     quality : sequence of str
         Quality flags of the recording (flat or saturated leads, …), printed under the ECG.
+    reading : sequence of StatementScore, optional
+        The statements closest to the ECG's embedding (:meth:`hfviz.risk.statements.StatementReader.top`);
+        when empty or None, ``reading_problem`` says why.
+    reading_problem : str, optional
+        Why there are no statements (e.g. the reader's files are missing).
     horizon_months : float
         Where survival is quoted (months).
 
@@ -368,8 +408,10 @@ def patient_report_html(
     if top_attributions is not None and len(top_attributions):
         where = "<h3>Where in the beat (64-ms windows)</h3>" + doc.table_html(segments_words(top_attributions),
                                                                             cls="nowrap")
-    if meas_notes:
-        where += "<h3>Notes on the measurements</h3>" + "".join(
+    if reading is not None or reading_problem:
+        where += _reading_html(reading, reading_problem)
+    if meas_notes:  # under their table
+        meas += "<h3>Notes on the measurements</h3>" + "".join(
             f"<p class='small'>({i}) {doc.esc(n)}</p>" for i, n in enumerate(meas_notes, start=1))
     why.append(doc.columns_html((520, meas), (424, where)))
     page3 = doc.section("Which leads moved the risk, and the measurements", "".join(why), new_page=True, key="why")
@@ -389,6 +431,8 @@ def patient_report(
     survival_figure: go.Figure,
     measurements: pd.DataFrame,
     attribution: Any = None,
+    reading: Any = None,
+    reading_problem: str | None = None,
 ) -> str:
     """The Patient page as one printable offline HTML file, with the same numbers the page shows.
 
@@ -410,6 +454,10 @@ def patient_report(
         An attribution of ``prepared.model_input`` already computed (e.g. the one the
         Interpretability page shows); default: computed here with :data:`DEFAULT_METHOD` and
         :data:`DEFAULT_BASELINE` (Integrated Gradients from the zero input, 64 steps).
+    reading : sequence of StatementScore, optional
+        What the model reads in the ECG (the Interpretability page's statements).
+    reading_problem : str, optional
+        Why ``reading`` is empty (printed instead of the statements).
 
     Returns
     -------
@@ -429,7 +477,7 @@ def patient_report(
                                survival_figure=survival_figure, measurements=measurements,
                                top_attributions=top_segments(attribution.values), attribution_label=attribution.label,
                                model_info=model_info(model, risk), attribution_figure=fig, notes=notes,
-                               quality=tuple(prepared.record.quality))
+                               quality=tuple(prepared.record.quality), reading=reading, reading_problem=reading_problem)
 
 
 def _record_fields(prepared: Any) -> dict[str, str]:

@@ -239,7 +239,7 @@ def important_leads_figure(beat_mv: np.ndarray, attribution: Any, fs_hz: float =
     fig.update_yaxes(title_text="mV", col=1)
     fig.update_layout(title={"text": title or attribution.label, "x": 0.01, "y": 0.98, "yref": "container",
                              "yanchor": "top", "font": {"size": 14}}, coloraxis=full.layout.coloraxis,
-                      plot_bgcolor=full.layout.plot_bgcolor, height=250, margin={"l": 50, "r": 10, "t": 56, "b": 42},
+                      plot_bgcolor=full.layout.plot_bgcolor, height=195, margin={"l": 50, "r": 10, "t": 50, "b": 38},
                       meta={"leads": [LEADS[i] for i in order], "share": [float(share[i]) for i in order]})
     fig.update_layout(coloraxis_colorbar={"len": 1.0, "y": 0.5, "yanchor": "middle", "title": {"side": "right"}})
     fig.update_annotations(yshift=8)  # panel titles clear of the top mV tick label

@@ -593,6 +593,11 @@ def model_output(model: Any, prepared: Any) -> Any:
     return session_cached(("forward",), lambda: model.forward(prepared.model_input))
 
 
+#: Said where the statements would be when the reader's files are unusable.
+READER_MISSING = ("The statement reader (models/reader.safetensors) is missing or damaged; run "
+                  "`python -m hfviz build-reader`.")
+
+
 def model_reading(prepared: Any, k: int = 5) -> tuple[list, str | None]:
     """What the model reads in the current ECG: its ``k`` closest statements (:class:`~hfviz.risk.statements.StatementScore`).
 
@@ -602,7 +607,7 @@ def model_reading(prepared: Any, k: int = 5) -> tuple[list, str | None]:
 
     reader = get_statement_reader()
     if reader is None:
-        return [], "The statement reader (models/reader.safetensors) is missing or damaged; run `python -m hfviz build-reader`."
+        return [], READER_MISSING
     return session_cached(("statements", k), lambda: reader.top(prepared.model_input, k)), None
 
 
