@@ -28,7 +28,7 @@ def test_four_concurrent_sessions_each_see_only_their_own_file_and_risk(tmp_path
         pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium); "
                     "the real-browser tests need it and never download a browser")
     pytest.importorskip("playwright")
-    if not (ROOT / "models" / "mi.safetensors").is_file():
+    if not (ROOT / "models" / "mi.card.json").is_file():
         pytest.skip("the shipped MI model is not in models/")
     files = bench_load.write_session_files(tmp_path / "ecgs", N_USERS)
     labels = [" + ".join(p.name for p in group) for group in files]

@@ -22,7 +22,7 @@ import torch
 
 from hfviz.errors import ModelFileError
 from hfviz.risk.network import DualAttentionNet, ModelConfig
-from hfviz.risk.model import load_risk_model, model_files, save_risk_model
+from hfviz.risk.model import SHARED_WEIGHTS, load_risk_model, model_files, save_risk_model, share_identical_weights
 from hfviz.risk.survival import breslow_baseline
 from test_cli_robustness import LEADS12, assert_clean_outcome, run_main
 from test_fuzz_readers import _csv_bytes, synthetic_ecg
@@ -33,8 +33,8 @@ TINY = ModelConfig(block_channels=(4, 8, 8, 8, 8), lead_heads=2, lead_mlp_ratio=
 NAMES = model_files("mi")
 
 
-def write_tiny_model(d: Path, *, cfg: ModelConfig = TINY, seed: int = 0) -> Path:
-    """A complete shipped-model folder for cohort "mi" with random weights (SYNTHETIC cohort)."""
+def write_tiny_model(d: Path, *, cfg: ModelConfig = TINY, seed: int = 0, cohort: str = "mi") -> Path:
+    """A complete shipped-model folder for ``cohort`` with random weights (SYNTHETIC cohort)."""
     torch.manual_seed(seed)
     net = DualAttentionNet(cfg).eval()
     rng = np.random.default_rng(seed)
@@ -44,7 +44,7 @@ def write_tiny_model(d: Path, *, cfg: ModelConfig = TINY, seed: int = 0) -> Path
     t = rng.exponential(40, 30)
     e = (rng.random(30) < 0.5).astype(int)
     preds = pd.DataFrame({"id": [f"SYN{i}" for i in range(30)], "log_risk": lr, "time_months": t, "event": e})
-    save_risk_model(d, "mi", net, baseline=breslow_baseline(t, lr, e), train_log_risk=lr, predictions=preds,
+    save_risk_model(d, cohort, net, baseline=breslow_baseline(t, lr, e), train_log_risk=lr, predictions=preds,
                     card={"intended_use": "tests only", "training_data": "SYNTHETIC"}, beats=x[:4])
     return d
 
@@ -347,3 +347,39 @@ def test_app_with_a_tampered_model_shows_one_sentence_and_no_traceback(model_dir
     errors = [e.value for e in at.error]
     assert any("sha256" in e and NAMES["weights"] in e for e in errors), errors
     assert not at.metric, "a risk was shown from a model that failed its checksum"
+
+
+def test_identical_networks_are_stored_once_and_both_models_load_them(tmp_path):
+    d = write_tiny_model(write_tiny_model(tmp_path / "m", seed=0, cohort="mi"), seed=0, cohort="hyp")
+    assert share_identical_weights(d)
+    assert sorted(p.name for p in d.glob("*.safetensors") if "beats" not in p.name) == [SHARED_WEIGHTS]
+    mi, hyp = load_risk_model("mi", d), load_risk_model("hyp", d)
+    for a, b in zip(mi.net.state_dict().values(), hyp.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert mi.card["files"]["weights"] == SHARED_WEIGHTS and SHARED_WEIGHTS in mi.card["sha256"]
+    assert "mi.safetensors" not in mi.card["sha256"] and SHARED_WEIGHTS in (d / "hyp.card.md").read_text()
+    data = bytearray((d / SHARED_WEIGHTS).read_bytes())
+    data[-1] ^= 0x01
+    (d / SHARED_WEIGHTS).write_bytes(bytes(data))
+    for cohort in ("mi", "hyp"):  # one damaged file: both models refuse to load
+        with pytest.raises(ModelFileError, match="sha256 does not match"):
+            load_risk_model(cohort, d)
+
+
+def test_different_networks_keep_their_own_files_and_a_stale_shared_file_goes(tmp_path):
+    d = write_tiny_model(write_tiny_model(tmp_path / "m", seed=0, cohort="mi"), seed=0, cohort="hyp")
+    assert share_identical_weights(d)
+    write_tiny_model(d, seed=1, cohort="hyp")  # hyp retrained alone: its own file again, mi still on the shared one
+    assert not share_identical_weights(d)
+    assert sorted(p.name for p in d.glob("*.safetensors") if "beats" not in p.name) == ["hyp.safetensors",
+                                                                                        "mi.safetensors"]
+    assert load_risk_model("mi", d).card["files"]["weights"] == "mi.safetensors"
+    assert load_risk_model("hyp", d).card["files"]["weights"] == "hyp.safetensors"
+
+
+@pytest.mark.parametrize("name", ["../mi.safetensors", "/etc/passwd", "mi.pt", 7])
+def test_a_card_naming_a_weights_file_outside_its_folder_or_not_safetensors_is_refused(model_dir, name):
+    card = card_of(model_dir)
+    card["files"]["weights"] = name
+    write_card(model_dir, card)
+    assert "model card is unreadable or incomplete" in load_error(model_dir)

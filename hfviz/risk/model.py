@@ -2,7 +2,9 @@
 
 A shipped model for cohort ``c`` is a set of files in ``models/``:
 
-- ``c.safetensors``          network weights (safetensors: no pickle, nothing executes on load)
+- ``c.safetensors``          network weights (safetensors: no pickle, nothing executes on load);
+                             models whose networks are identical share one file, ``mi_hyp.safetensors``
+                             (:func:`share_identical_weights`), which their cards name
 - ``c.card.json``            the model card: config, preprocessing settings, Breslow baseline,
                              training risk distribution, metrics, provenance, and the sha256 of
                              every other file (checked on every load)
@@ -54,6 +56,18 @@ def model_files(cohort: str) -> dict[str, str]:
         "beats": f"{cohort}_beats.safetensors",
         "validation": f"{cohort}_validation.csv",
     }
+
+
+#: The one weights file of cohorts whose networks are identical (the joint probe's shared head).
+SHARED_WEIGHTS = "_".join(COHORTS) + ".safetensors"
+
+
+def _weights_name(card: dict, cohort: str) -> str:
+    """The weights file a card names (``files.weights``; default ``<cohort>.safetensors``), a bare file name."""
+    name = (card.get("files") or {}).get("weights") or model_files(cohort)["weights"]
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".safetensors"):
+        raise ValueError(f"weights file {name!r} is not a .safetensors file beside the card")
+    return name
 
 
 @dataclass
@@ -185,6 +199,7 @@ def load_risk_model(cohort: str, models_dir: str | Path | None = None) -> RiskMo
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
         checksums = dict(card["sha256"])
+        names["weights"] = _weights_name(card, cohort)
         cfg = ModelConfig.from_dict(card["config"])
         baseline = BreslowBaseline.from_dict(card["baseline"])
         dist = np.sort(np.asarray(card["risk_distribution"], dtype=np.float64))
@@ -284,6 +299,44 @@ def save_risk_model(
     (d / names["card"]).write_text(json.dumps(full, indent=1, default=json_default), encoding="utf-8")
     (d / names["card_md"]).write_text(card_markdown(full), encoding="utf-8")
     return full
+
+
+def share_identical_weights(models_dir: str | Path, cohorts: tuple[str, ...] = tuple(COHORTS)) -> bool:
+    """Store the networks of ``cohorts`` once when their weights files are byte-identical.
+
+    The joint probe gives every cohort the same network (frozen encoder, shared head); its files
+    would hold the same 5.8 MB twice. When the cards' weights files have one sha256, the first is
+    renamed :data:`SHARED_WEIGHTS`, the others are deleted and every card names the shared file.
+    When they differ, each cohort keeps (or gets back) its own file. A shared file that no card
+    names any more is deleted.
+
+    Returns
+    -------
+    bool
+        Whether the cohorts now share one weights file.
+    """
+    d = Path(models_dir)
+    cards = {c: json.loads((d / model_files(c)["card"]).read_text(encoding="utf-8")) for c in cohorts}
+    names = {c: _weights_name(card, c) for c, card in cards.items()}
+    shas = {c: cards[c]["sha256"][names[c]] for c in cohorts}
+    shared = len(cohorts) > 1 and len(set(shas.values())) == 1
+    for c in cohorts:
+        target = SHARED_WEIGHTS if shared else model_files(c)["weights"]
+        if names[c] == target:
+            continue
+        src, dst = d / names[c], d / target
+        if not dst.is_file() or sha256_file(dst) != shas[c]:
+            dst.write_bytes(src.read_bytes())
+        card = cards[c]
+        card["sha256"] = {(target if f == names[c] else f): h for f, h in card["sha256"].items()}
+        card["files"] = {**card.get("files", {}), "weights": target}
+        (d / model_files(c)["card"]).write_text(json.dumps(card, indent=1, default=json_default), encoding="utf-8")
+        (d / model_files(c)["card_md"]).write_text(card_markdown(card), encoding="utf-8")
+    named = {_weights_name(card, c) for c, card in cards.items()}
+    for old in {model_files(c)["weights"] for c in cohorts} | {SHARED_WEIGHTS}:
+        if old not in named and (d / old).is_file():
+            (d / old).unlink()
+    return shared
 
 
 def card_markdown(card: dict) -> str:

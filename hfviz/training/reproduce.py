@@ -312,6 +312,9 @@ def reproduce(rc: ReproduceConfig) -> dict:
     else:
         ckpt = pretrain_checkpoint(rc, rc.pretrain_align)
         cards = {c: build_shipped_model(c, rc, ckpt) for c in cohorts}
+    from hfviz.risk.model import share_identical_weights
+
+    share_identical_weights(rc.models_dir, cohorts)  # the joint probe's two networks are one file
     jpath = Path(rc.models_dir) / "evaluation.json"
     if jpath.is_file():  # keep the CV table in the new cards, labelled with the configuration it was measured with
         ev = json.loads(jpath.read_text())
