@@ -81,6 +81,10 @@ def _cmd_pretrain(args) -> int:
     check_precision(args.precision, device)
     with distributed_session(device):
         c = load_training_set(args.corpus)
+        codes, targets = statement_targets(c.table["scp_codes"]) if args.statement_weight > 0 else ([], None)
+        if args.statement_weight > 0 and not codes:  # said before minutes of text embedding
+            raise DataFormatError(f"{args.corpus}: no SCP code in cohort.csv's scp_codes column is stated for enough "
+                                  "ECGs to train the statement objective (--statement-weight 0 pretrains without it).")
         if args.align == "none":
             text = None
         elif args.text_emb:
@@ -90,12 +94,7 @@ def _cmd_pretrain(args) -> int:
             with main_first():  # rank 0 fills the text-embedding cache, the others read it
                 text = embed_table(c.table, mode=args.text_mode, cache_dir=args.corpus)
         cfg = PretrainConfig(**config_values(args, PretrainConfig))
-        targets = None
-        if cfg.statement_weight > 0:
-            if "scp_codes" not in c.table:
-                raise DataFormatError(f"{args.corpus}: the statement objective needs an scp_codes column in cohort.csv "
-                                      "(--statement-weight 0 pretrains without it).")
-            codes, targets = statement_targets(c.table["scp_codes"])
+        if targets is not None:
             _log_main(f"pretrain: {len(codes)} statements as auxiliary targets")
         torch.manual_seed(cfg.seed)  # the network's initial weights, as reproduce draws them
         hist = pretrain(DualAttentionNet(ModelConfig()), c.x, text, cfg, checkpoint=args.out, resume=not args.no_resume,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,25 @@ def test_cli_pretrain_with_the_statement_term_reads_the_corpus_codes_and_keeps_t
                  "--device", "cpu", "--epochs", "1", "--statement-weight", "1"]) == 0
     for name, w in torch.load(again, weights_only=True)["model"].items():
         assert torch.equal(w, state["model"][name]), name
+
+
+def test_cli_pretrain_on_a_corpus_without_statement_codes_says_so_before_embedding_text(tiny_corpus, tmp_path,
+                                                                                       capsys, monkeypatch):
+    from hfviz.cli import main
+    from hfviz.training import text
+
+    corpus = Path(shutil.copytree(tiny_corpus, tmp_path / "reports-only"))
+    table = pd.read_csv(corpus / "cohort.csv")
+    table.assign(scp_codes="{}").to_csv(corpus / "cohort.csv", index=False)  # reports, but no statement codes
+    monkeypatch.setattr(text, "embed_table", lambda *a, **k: pytest.fail("text embedded before the check"))
+    out = tmp_path / "ckpt.pt"
+    common = ["pretrain", "--corpus", str(corpus), "--out", str(out), "--batch-size", "8", "--device", "cpu",
+              "--epochs", "1"]
+    assert main(common) == 2  # the shipped recipe's statement objective is on by default
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no SCP code in cohort.csv's scp_codes column" in err and "--statement-weight 0" in err
+    assert not out.exists()
+    assert main([*common, "--statement-weight", "0", "--align", "none"]) == 0 and out.is_file()
 
 
 def test_torchrun_predict_merges_rank_parts_into_the_single_process_table(tmp_path, capsys):
