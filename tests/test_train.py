@@ -452,3 +452,12 @@ def test_evaluate_rewrites_its_table_and_notes_and_keeps_the_sections_other_comm
     assert "old table" not in new and "- new note" in new and "- old note" not in new
     assert new.endswith("\n## MI-like model: validation\n\nv\n\n## Learning curve\n\nlc\n")
     assert _sections_after_notes("# Evaluation\n\n## Notes\n\n- n\n") == "" and _sections_after_notes("") == ""
+
+
+def test_model_card_names_the_statement_objective_when_the_pretraining_used_it():
+    from hfviz.training.config import ReproduceConfig
+    from hfviz.training.reproduce import pretraining_words
+
+    shipped = pretraining_words(ReproduceConfig())
+    assert "statement objective (weight 1)" in shipped and "soft alignment + reconstruction" in shipped
+    assert "statement" not in pretraining_words(ReproduceConfig(pretrain_statement_weight=0.0))

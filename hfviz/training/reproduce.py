@@ -260,9 +260,7 @@ def _model_card(cohort: str, rc: ReproduceConfig, c: TrainingSet, split: tuple, 
                       "other half held out") if rc.risk_fit == "finetune" else
                      "2-fold stratified CV seed 42, fold 0: train half (fit + val) fits the head, other half held out",
             "n_fit": len(fit), "n_val": len(val), "n_test": len(te), "events_test": int(e[te].sum()),
-            "pretraining": (f"{rc.pretrain_corpus_n} simulated ECGs with SCP-code text, {rc.pretrain_epochs} epochs, "
-                            f"{rc.pretrain_align} alignment + reconstruction, all-MiniLM-L6-v2 text encoder")
-            if pretrained else "none (trained from scratch)",
+            "pretraining": pretraining_words(rc) if pretrained else "none (trained from scratch)",
             "risk_head": rc.risk_head,
         },
         "training": training,
@@ -280,6 +278,14 @@ def _model_card(cohort: str, rc: ReproduceConfig, c: TrainingSet, split: tuple, 
                         "oracle_ecg_c": list(oracle_ecg) if oracle_ecg else None,
                         "measurement_cox_c": list(hm["cox_c"]), **{k2: m[k2] for k2 in ("auc_12", "auc_36", "auc_60", "ibs")}},
     }
+
+
+def pretraining_words(rc: ReproduceConfig) -> str:
+    """The model card's one-line account of the pretraining ``rc`` runs (corpus, epochs, objectives, text encoder)."""
+    statements = (f" + statement objective (weight {rc.pretrain_statement_weight:g})"
+                  if rc.pretrain_statement_weight else "")
+    return (f"{rc.pretrain_corpus_n} simulated ECGs with SCP-code text, {rc.pretrain_epochs} epochs, "
+            f"{rc.pretrain_align} alignment + reconstruction{statements}, all-MiniLM-L6-v2 text encoder")
 
 
 def _cohort_dir(rc: ReproduceConfig, cohort: str) -> Path:
