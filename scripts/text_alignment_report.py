@@ -136,7 +136,8 @@ def reader_md(card: dict, real: dict | None) -> list[str]:
     return ["## 4. The shipped statement reader (`models/reader.safetensors`, `python -m hfviz describe`)", "",
             f"Built from `{card['checkpoint']}` (align `{card['pretrain_config'].get('align')}`, statement objective "
             f"weight {card['pretrain_config'].get('statement_weight', 0.0):g}, seed "
-            f"{card['pretrain_config'].get('seed')}; the shipped risk models' encoder) with `python -m hfviz build-reader`. Zero-shot macro-AUROC on "
+            f"{card['pretrain_config'].get('seed')}; the shipped risk models' encoder) with "
+            "`python -m hfviz build-reader`. Zero-shot macro-AUROC on "
             f"{zs['ecgs']} held-out SYNTHETIC ECGs ({zs['heldout']}): **{zs['macro_auroc']:.3f}** over "
             f"{len(zs['auroc'])} statements; per statement: "
             + ", ".join(f"{c} {a:.2f}" for c, a in zs["auroc"].items()) + ".", "", *real_line]

@@ -305,8 +305,9 @@ def share_identical_weights(models_dir: str | Path, cohorts: tuple[str, ...] = t
     """Store the networks of ``cohorts`` once when their weights files are byte-identical.
 
     The joint probe gives every cohort the same network (frozen encoder, shared head); its files
-    would hold the same 5.8 MB twice. When the cards' weights files have one sha256, the first is
-    renamed :data:`SHARED_WEIGHTS`, the others are deleted and every card names the shared file.
+    would hold the same 5.8 MB twice. When the cards' weights files have one sha256, it is written
+    once as :data:`SHARED_WEIGHTS`, the per-cohort files are deleted and every card names the shared
+    file (its card Markdown rewritten too).
     When they differ, each cohort keeps (or gets back) its own file. A shared file that no card
     names any more is deleted.
 
