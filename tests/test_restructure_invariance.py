@@ -3,7 +3,7 @@
 ``tests/data/example_log_risks.json`` was first recorded before the package was regrouped; it was
 re-recorded (same models, torch on 1 thread) when ``scripts/make_examples.py`` regenerated the LBBB,
 normal, LVH and anterior-MI examples after the LBBB simulator change, and again each time the models were
-retrained (#18, twice; see its ``recorded_from``).
+retrained (#18; see its ``recorded_from``).
 """
 
 import json

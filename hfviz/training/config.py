@@ -121,10 +121,12 @@ class ReproduceConfig:
     # cohort's own training half; "finetune": the probe, then Cox fine-tuning with early stopping (LP-FT)
     risk_fit: str = "joint-probe"
     # weight of the auxiliary statement objective in every pretraining reproduce runs (PretrainConfig.statement_weight;
-    # 0 = without it; 1.0 with 20 probe bags won the #18 development study: scripts/dev/risk_levers.py)
+    # 0 = without it; 1.0 won the #18 development study: scripts/dev/risk_levers.py)
     pretrain_statement_weight: float = 1.0
-    probe_bags: int = 20  # bootstrap resamples averaged by the probe (1 = one fit on the data as given)
-    probe_components: int = PROBE_COMPONENTS  # PCA components of the embedding the probe's Cox model sees
+    probe_bags: int = 1  # bootstrap resamples averaged by the probe (1 = one fit on the data as given)
+    # PCA components of the embedding the probe's Cox model sees: 8 for the shipped encoder, chosen on the development
+    # cohorts with that encoder (scripts/dev/risk_levers.py; PROBE_COMPONENTS = 16 elsewhere, e.g. evaluate's probes)
+    probe_components: int = 8
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
     device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
     precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; the Cox loss in float32)

@@ -24,7 +24,11 @@ Rows (every head sits on a frozen encoder; ``--encoders`` names the pretraining 
   added after the first four repeats showed PCA(32) below PCA(16);
 - ``own LP-FT`` (``--finetune``): the previous shipped models' recipe, probe then fine-tuning with early
   stopping (80/20 inner split), on the first encoder only, on the first ``--finetune`` repeats;
-- ``measurement Cox`` on the cohort's own training set (the baseline the issue compares with).
+- ``measurement Cox`` on the cohort's own training set (the baseline the issue compares with);
+- ``joint probe, statement logits[, bagged]`` (encoders pretrained with the statement objective): the
+  joint probe on the pretraining's statement head's logits (one per SCP statement, linear in the
+  embedding) instead of the embedding's first principal components; added after the statement-objective
+  encoder was shipped, scored on it (``soft+statements (shipped)``: ``runs/pretrain_soft_pretrain_5ep_st1.pt``).
 
 Choice rule, fixed before the study ran: the row with the highest Spearman averaged over the two
 cohorts' evaluation sets and over repeats; a row within 0.01 of it is preferred when it has more
@@ -96,8 +100,12 @@ def run(args) -> None:
         done = {(r["repeat"], r["encoder"], r["head"]) for r in map(json.loads, out.read_text().splitlines())}
     sets = {"mi": load_training_set(args.mi), "hyp": load_training_set(args.hyp)}
     encoders = dict(e.split("=", 1) for e in args.encoders)
-    emb = {}
+    emb, statement_heads = {}, {}
     for name, path in encoders.items():
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        if "statement_head" in state:  # the pretraining's statement head: embedding -> one logit per SCP statement
+            head = state["statement_head"]
+            statement_heads[name] = (head["weight"].double().numpy(), head["bias"].double().numpy())
         net = load_pretrained(path)
         for k, c in sets.items():
             cache = Path(out.parent) / f"emb_{name}_{k}.npy"
@@ -126,10 +134,18 @@ def run(args) -> None:
             for comps in (8, 16, 32):
                 heads[f"joint probe, PCA {comps}"] = ("joint", 1, comps)
                 heads[f"joint probe, PCA {comps}, bagged"] = ("joint", BAGS, comps)
+            if enc in statement_heads:  # the statement logits instead of PCA: a report-supervised projection
+                n_codes = len(statement_heads[enc][1])
+                heads["joint probe, statement logits"] = ("joint", 1, -n_codes)
+                heads["joint probe, statement logits, bagged"] = ("joint", BAGS, -n_codes)
             for head, (kind, bags, comps) in heads.items():
                 if (rep, enc, head) in done:
                     continue
-                parts = {k: (emb[enc, k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]]) for k in COHORTS}
+                x = {k: emb[enc, k] for k in COHORTS}
+                if comps < 0:  # logits = emb @ W.T + b (linear in the embedding: still a linear head)
+                    w_s, b_s = statement_heads[enc]
+                    x, comps = {k: v @ w_s.T + b_s for k, v in x.items()}, -comps
+                parts = {k: (x[k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]]) for k in COHORTS}
                 if kind == "joint":
                     w, b = fit_joint_probe(parts, n_bags=bags, n_components=comps, seed=rep)
                     wb = {k: (w, b) for k in COHORTS}
@@ -137,7 +153,7 @@ def run(args) -> None:
                     wb = {k: fit_joint_probe({k: parts[k]}, n_bags=bags, n_components=comps, seed=rep) for k in COHORTS}
                     if kind == "transfer":  # each cohort scored with the probe fitted on the other one
                         wb = {"mi": wb["hyp"], "hyp": wb["mi"]}
-                write(rep, enc, head, {k: emb[enc, k][ev[k]] @ wb[k][0] + wb[k][1] for k in COHORTS})
+                write(rep, enc, head, {k: x[k][ev[k]] @ wb[k][0] + wb[k][1] for k in COHORTS})
         if (rep, "-", "measurement Cox, own") not in done:
             feats = feats or {k: measurement_table(c.beats_mv, c.table) for k, c in sets.items()}
             write(rep, "-", "measurement Cox, own", {
