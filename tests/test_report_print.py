@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 import pytest
-from test_report import EXAMPLES, build_compare_report, build_patient_report, stand_in_model, stand_in_reader
+from test_report import EXAMPLES, build_compare_report, build_patient_report
+from test_report import model, model_dir, reader  # noqa: F401 - the same module-scoped stand-in model and reader
 
 from hfviz.bench_browser import CHROMIUM, launch_chromium
 
@@ -59,18 +60,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("print-model")
-
-
-@pytest.fixture(scope="module")
-def model(model_dir):
-    return stand_in_model(model_dir)
-
-
-@pytest.fixture(scope="module")
-def reports(model, model_dir):  # the patient report as the page builds it: with what the model reads
-    return {"patient": build_patient_report(model, EXAMPLES / "synthetic_lbbb.hea", reader=stand_in_reader(model_dir)),
+def reports(model, reader):  # noqa: F811 - the patient report as the page builds it: with what the model reads
+    return {"patient": build_patient_report(model, EXAMPLES / "synthetic_lbbb.hea", reader=reader),
             "compare": build_compare_report(model, EXAMPLES / "synthetic_normal.hea", EXAMPLES / "synthetic_lbbb.hea")}
 
 
@@ -143,10 +134,10 @@ def test_report_prints_on_three_landscape_pages_with_every_figure_whole(browser,
 
 
 @pytest.mark.parametrize("paper", FORMATS)
-def test_report_of_a_real_file_with_device_values_and_metadata_prints_on_three_pages(browser, model, model_dir,
+def test_report_of_a_real_file_with_device_values_and_metadata_prints_on_three_pages(browser, model, reader,  # noqa: F811
                                                                                      samples, tmp_path, paper):
     html = build_patient_report(model, samples / "cardiosoft" / "example-XML1.xml",  # UK Biobank's format
-                                reader=stand_in_reader(model_dir))
+                                reader=reader)
     pages = (PATIENT_PAGES[0] + ("Interpretation in the file", "Age"), PATIENT_PAGES[1],
              PATIENT_PAGES[2] + ("Device", "Difference", "Notes on the measurements"))
     check_printed(browser, html, paper, pages, shots_dir(tmp_path), f"cardiosoft_{paper}")

@@ -296,9 +296,15 @@ def save_risk_model(
         files=names,
         sha256={f: sha256_file(d / f) for f in files},
     )
-    (d / names["card"]).write_text(json.dumps(full, indent=1, default=json_default), encoding="utf-8")
-    (d / names["card_md"]).write_text(card_markdown(full), encoding="utf-8")
+    write_card(d, cohort, full)
     return full
+
+
+def write_card(models_dir: str | Path, cohort: str, card: dict) -> None:
+    """Write ``cohort``'s model card: the JSON (read by :func:`load_risk_model`) and its Markdown for people."""
+    names = model_files(cohort)
+    (Path(models_dir) / names["card"]).write_text(json.dumps(card, indent=1, default=json_default), encoding="utf-8")
+    (Path(models_dir) / names["card_md"]).write_text(card_markdown(card), encoding="utf-8")
 
 
 def share_identical_weights(models_dir: str | Path, cohorts: tuple[str, ...] = tuple(COHORTS)) -> bool:
@@ -331,8 +337,7 @@ def share_identical_weights(models_dir: str | Path, cohorts: tuple[str, ...] = t
         card = cards[c]
         card["sha256"] = {(target if f == names[c] else f): h for f, h in card["sha256"].items()}
         card["files"] = {**card.get("files", {}), "weights": target}
-        (d / model_files(c)["card"]).write_text(json.dumps(card, indent=1, default=json_default), encoding="utf-8")
-        (d / model_files(c)["card_md"]).write_text(card_markdown(card), encoding="utf-8")
+        write_card(d, c, card)
     named = {_weights_name(card, c) for c, card in cards.items()}
     for old in {model_files(c)["weights"] for c in cohorts} | {SHARED_WEIGHTS}:
         if old not in named and (d / old).is_file():

@@ -129,22 +129,23 @@ def run(args) -> None:
         for k, c in sets.items():
             tr[k], ev[k] = draw_training(c.event, TRAIN_N[k], seed=1000 + rep)
         for enc in encoders:
-            heads = {"own probe": ("own", 1, 16), "own probe, bagged": ("own", BAGS, 16),
-                     "other cohort's probe (transfer)": ("transfer", 1, 16)}
+            # head -> (kind, bootstrap bags, PCA components, inputs: "embedding" or "statement logits")
+            heads = {"own probe": ("own", 1, 16, "embedding"), "own probe, bagged": ("own", BAGS, 16, "embedding"),
+                     "other cohort's probe (transfer)": ("transfer", 1, 16, "embedding")}
             for comps in (8, 16, 32):
-                heads[f"joint probe, PCA {comps}"] = ("joint", 1, comps)
-                heads[f"joint probe, PCA {comps}, bagged"] = ("joint", BAGS, comps)
+                heads[f"joint probe, PCA {comps}"] = ("joint", 1, comps, "embedding")
+                heads[f"joint probe, PCA {comps}, bagged"] = ("joint", BAGS, comps, "embedding")
             if enc in statement_heads:  # the statement logits instead of PCA: a report-supervised projection
                 n_codes = len(statement_heads[enc][1])
-                heads["joint probe, statement logits"] = ("joint", 1, -n_codes)
-                heads["joint probe, statement logits, bagged"] = ("joint", BAGS, -n_codes)
-            for head, (kind, bags, comps) in heads.items():
+                heads["joint probe, statement logits"] = ("joint", 1, n_codes, "statement logits")
+                heads["joint probe, statement logits, bagged"] = ("joint", BAGS, n_codes, "statement logits")
+            for head, (kind, bags, comps, inputs) in heads.items():
                 if (rep, enc, head) in done:
                     continue
                 x = {k: emb[enc, k] for k in COHORTS}
-                if comps < 0:  # logits = emb @ W.T + b (linear in the embedding: still a linear head)
+                if inputs == "statement logits":  # emb @ W.T + b: linear in the embedding, still a linear head
                     w_s, b_s = statement_heads[enc]
-                    x, comps = {k: v @ w_s.T + b_s for k, v in x.items()}, -comps
+                    x = {k: v @ w_s.T + b_s for k, v in x.items()}
                 parts = {k: (x[k][tr[k]], sets[k].time[tr[k]], sets[k].event[tr[k]]) for k in COHORTS}
                 if kind == "joint":
                     w, b = fit_joint_probe(parts, n_bags=bags, n_components=comps, seed=rep)
