@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))  # the repository root (hfviz is not installed); n
 
 from hfviz.ecg.criteria import CRITERIA, evaluate_criteria
 from hfviz.ecg.prepare import prepare
+from hfviz.errors import ECGFormatError
 from hfviz.synthetic.phenotypes import PHENOTYPES, sample_params
 from hfviz.synthetic.simulate import simulate_ecg
 
@@ -54,7 +55,13 @@ def run(n: int, log) -> dict:
         met, none = collections.Counter(), collections.Counter()
         for i in range(n):
             record, truth = sample(phen, i)
-            res = evaluate_criteria(prepare(record), sex=truth["sex"])
+            try:
+                prepared = prepare(record)
+            except ECGFormatError:  # no usable median beat: every criterion unmeasurable, none met
+                none.update(list(CRITERIA))
+                none["no_median_beat"] += 1
+                continue
+            res = evaluate_criteria(prepared, sex=truth["sex"])
             for key, r in res.items():
                 met[key] += bool(r.met)
                 none[key] += r.met is None
@@ -68,7 +75,7 @@ def _pct(k: int, n: int) -> str:
     return f"{100.0 * k / n:.0f} %"
 
 
-def table(res: dict, before: dict | None) -> str:
+def table(res: dict, before: dict | None, before_label: str = "before") -> str:
     """The markdown section."""
     n = res["n"]
     lines = [
@@ -85,7 +92,7 @@ def table(res: dict, before: dict | None) -> str:
         "20 % of the condition's ECGs.",
         "",
         "| condition | criterion (source) | n | meets its criterion |"
-        + (" before the LBBB change (same seeds) |" if before else "") + " normal ECGs meeting it | also meets (≥ 20 %) |",
+        + (f" {before_label} (same seeds) |" if before else "") + " normal ECGs meeting it | also meets (≥ 20 %) |",
         "|---|---|---|---|" + ("---|" if before else "") + "---|---|",
     ]
     for phen in PHENOTYPES:
@@ -99,6 +106,10 @@ def table(res: dict, before: dict | None) -> str:
             bn = before["n"]
             row += f" {_pct(before['met'][phen].get(phen, 0), bn)} |"
         lines.append(row + f" {normal} | {', '.join(also) or '—'} |")
+    lost = {phen: k for phen, c in res["unmeasurable"].items() if (k := c.get("no_median_beat", 0))}
+    if lost:
+        lines += ["", "No median beat (the upload pipeline refused the strip; counted as not meeting any criterion): "
+                  + ", ".join(f"{phen.replace('_', ' ')} {k} of {n}" for phen, k in lost.items()) + "."]
     lines += ["", ("Rules as checked (`hfviz.ecg.criteria.CRITERIA`; numbers the published text leaves open are in "
                    "`hfviz.ecg.criteria.SETTINGS`):"), ""]
     lines += [f"- **{s.name}** ({s.reference}): {s.rule}." for s in CRITERIA.values()]
@@ -124,6 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--log", type=Path, help="append progress lines to this file")
     ap.add_argument("--json", type=Path, help="also write the counts as JSON here")
     ap.add_argument("--before", type=Path, help="JSON of an earlier run, shown as a 'before' column")
+    ap.add_argument("--before-label", default="before", help="heading of the --before column")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/simulator_vs_real.md")
     ap.add_argument("--from-json", type=Path, help="rewrite the table from an earlier --json run (no simulation)")
     args = ap.parse_args(argv)
@@ -138,7 +150,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(res, indent=1, sort_keys=True))
     before = json.loads(args.before.read_text()) if args.before else None
-    section = table(res, before)
+    section = table(res, before, args.before_label)
     if not args.no_docs:
         write_docs(section, ROOT / "docs" / "simulator_vs_real.md")
     print(section)

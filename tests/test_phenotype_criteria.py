@@ -177,13 +177,13 @@ def test_every_simulator_phenotype_has_a_criterion():
 
 # --- simulated phenotypes ----------------------------------------------------------------------
 #: ECGs of the development stream checked per condition, and how many must meet their criterion.
-#: Measured over 100 ECGs each (docs/simulator_vs_real.md): >= 96 % for every condition except
-#: normal (58 %: notches in III/aVF/V2 count as fragmented QRS), sinus tachycardia (52 %: the P
-#: wave is lost in the preceding T wave above ~120 bpm) and fragmented QRS (62 %: small notches
-#: below the notch threshold). On these first 10 ECGs: 10/10 everywhere except long QT 9, normal
-#: 7, sinus tachycardia 8, fragmented QRS 7. The old LBBB waveform met the LBBB criterion 0/10.
+#: Measured over 100 ECGs each (docs/simulator_vs_real.md): >= 94 % for every condition except
+#: normal (93 %: the rest have a Bazett QTc at the long-QT threshold), sinus tachycardia (88 %:
+#: 68 % above 119 bpm, where the P wave can still run into the preceding T wave) and fragmented
+#: QRS (88 %: 82 % in the mildest third, 77 % with a lateral scar). On these first 10 ECGs: 10/10 everywhere except normal 9 and sinus tachycardia 9.
+#: The previous simulator met normal 7, sinus tachycardia 8 and fragmented QRS 7 of these 10.
 N_SIM = 10
-MIN_MET = {phen: 9 for phen in PHENOTYPES} | {"normal": 5, "sinus_tachycardia": 5, "fragmented_qrs": 5}
+MIN_MET = {phen: 9 for phen in PHENOTYPES} | {"normal": 8, "sinus_tachycardia": 8, "fragmented_qrs": 8}
 
 
 @pytest.mark.parametrize("phenotype", PHENOTYPES)

@@ -96,6 +96,9 @@ def test_pipeline_recovers_heart_rate_qrs_and_qt_within_tolerance(cond):
             continue  # a flat T wave may have no measurable end, as on a real ECG
         assert abs(m["qt_ms"].value - truth["qt_ms"]) <= 25.0
         if truth["rhythm"] == "sinus" and cond != "sinus_tachycardia":
+            if m["pr_ms"].value is None:  # allowed only for the faintest P waves, with the reason
+                assert truth["p_amp"] < 0.7 and "P wave" in m["pr_ms"].reason
+                continue
             assert abs(m["pr_ms"].value - truth["pr_ms"]) <= 25.0
 
 

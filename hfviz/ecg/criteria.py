@@ -35,7 +35,7 @@ _IX = {name: i for i, name in enumerate(LEADS)}
 
 #: Operational settings where a published criterion leaves a number open.
 SETTINGS: dict[str, float] = {
-    "morphology_lowpass_hz": 60.0,  # zero-phase low-pass of the beat before finding turning points
+    "morphology_lowpass_hz": 100.0,  # zero-phase low-pass of the beat before finding turning points (Das 2006 recorded at 0.15-100 Hz)
     "turning_point_mv": 0.04,  # a peak or notch must stand out by this much (mV) ...
     "turning_point_frac": 0.05,  # ... and by this fraction of the lead's QRS peak-to-peak
     "wave_mv": 0.05,  # smallest R, r', q or S counted as a wave (mV)

@@ -48,7 +48,11 @@ _LEAD_IDX = {name: i for i, name in enumerate(LEADS)}
 _SEPTAL = np.array([-0.070, 0.015, -0.125])
 _R_EARLY = np.array([0.746, 0.293, -0.269])
 _R_LATE = np.array([0.715, 0.744, 0.694])
-_TERMINAL = np.array([-0.45, -0.05, 0.50])
+# terminal (basal) forces: rightward, superior and posterior; they keep this direction when the
+# frontal axis turns (a left axis comes from the anterosuperior wall activating late, which gives
+# no terminal r' in the inferior leads)
+_TERMINAL = np.array([-0.45, -0.35, 0.35])
+_FIXED_DIRECTION = ("QRS_terminal",)
 _T_NORMAL = np.array([0.376, 0.168, -0.171])
 _P_RIGHT = np.array([0.007, 0.074, -0.025])
 _P_LEFT = np.array([0.054, 0.039, 0.019])
@@ -172,16 +176,18 @@ def _rotate_to_axis(qrs: list[Wave], target: float, d: float) -> list[Wave]:
     cosine is half its width), so the axis after a rotation by ``alpha`` is known in closed
     form; the best ``alpha`` is taken from a 0.5-degree grid.
     """
-    area = sum((w * 0.5 * (r + f) for n, w, c, r, f in qrs), np.zeros(3))
+    turns = [n not in _FIXED_DIRECTION for n, *_ in qrs]
+    area = sum((w * 0.5 * (r + f) for (n, w, c, r, f), t in zip(qrs, turns) if t), np.zeros(3))
+    fixed = sum((w * 0.5 * (r + f) for (n, w, c, r, f), t in zip(qrs, turns) if not t), np.zeros(3))
     alphas = np.radians(np.arange(-180.0, 180.0, 0.5))
     ca, sa = np.cos(alphas), np.sin(alphas)
     rotated = np.stack([ca * area[0] - sa * area[1], sa * area[0] + ca * area[1], np.full_like(ca, area[2])])
-    eight = DOWER @ rotated
+    eight = DOWER @ (rotated + fixed[:, None])
     lead_i, lead_avf = eight[0], eight[1] - eight[0] / 2.0
     axis = np.degrees(np.arctan2(lead_avf, lead_i))
     err = np.abs((axis - target + 180.0) % 360.0 - 180.0)
     rot = _rot_z(float(np.degrees(alphas[int(np.argmin(err))])))
-    return [(n, rot @ w, c, r, f) for n, w, c, r, f in qrs]
+    return [(n, rot @ w if t else w, c, r, f) for (n, w, c, r, f), t in zip(qrs, turns)]
 
 
 # --- parameters -> waves -------------------------------------------------------------------
@@ -213,7 +219,7 @@ def _conduction_waves(cond: set[str], d: float) -> list[Wave]:
         c = 0.5 * (0.72 * dn + d)
         qrs.append(("QRS_rbbb_Rprime", np.array([-0.62, 0.05, -0.72]), c, c - 0.72 * dn, d - c))
     else:
-        qrs.append(("QRS_terminal", _TERMINAL, 0.74 * d, 0.20 * d, 0.26 * d))
+        qrs.append(("QRS_terminal", _TERMINAL, 0.66 * d, 0.22 * d, 0.34 * d))
     return qrs
 
 
@@ -248,13 +254,26 @@ def _scale_voltage(qrs: list[Wave], p: Mapping[str, Any], d: float, gain: float)
     return qrs
 
 
+#: Fragmentation notches: half-width (ms) of each notch and how far their direction strays
+#: from the scarred territory (weight of a random unit vector added to the territory's).
+FQRS_NOTCH_MS = 5.0
+FQRS_SPREAD = 0.35
+FQRS_SIZE_MV = 0.6
+
+
 def _add_fragmentation(qrs: list[Wave], p: Mapping[str, Any], d: float) -> list[Wave]:
-    """Fragmentation: 2-3 brief alternating notches inside the QRS (duration unchanged)."""
+    """Fragmentation: 2-3 brief alternating notches inside the QRS (duration unchanged),
+    pointing at the scarred territory so that its contiguous leads show them."""
     if p["fqrs_index"] > 0:
-        u = np.asarray(p["fqrs_direction"])
-        size = 0.45 * p["fqrs_index"] * max(p["qrs_scale"], 0.6)
+        towards = -_AWAY[p["fqrs_territory"]] / np.linalg.norm(_AWAY[p["fqrs_territory"]])
+        u = towards + FQRS_SPREAD * np.asarray(p["fqrs_direction"])
+        u = u / np.linalg.norm(u)
+        size = FQRS_SIZE_MV * p["fqrs_index"] * max(p["qrs_scale"], 0.6)
         for k, pos in enumerate(p["fqrs_positions"]):
-            qrs.append((f"QRS_notch_{k}", u * size * (1 if k % 2 == 0 else -1), pos * d, 6.0, 6.0))
+            sign = 1 if k % 2 == 0 else -1
+            for j, part in enumerate((sign, -sign)):  # each notch a brief reversal: out and back
+                qrs.append((f"QRS_notch_{k}_{j}", u * size * part, pos * d + (2 * j - 1) * FQRS_NOTCH_MS,
+                            FQRS_NOTCH_MS, FQRS_NOTCH_MS))
     return qrs
 
 
