@@ -35,7 +35,8 @@ _IX = {name: i for i, name in enumerate(LEADS)}
 
 #: Operational settings where a published criterion leaves a number open.
 SETTINGS: dict[str, float] = {
-    "morphology_lowpass_hz": 100.0,  # zero-phase low-pass of the beat before finding turning points (Das 2006 recorded at 0.15-100 Hz)
+    # zero-phase low-pass of the beat before finding turning points (Das et al. 2006 recorded at 0.15-100 Hz)
+    "morphology_lowpass_hz": 100.0,
     "turning_point_mv": 0.04,  # a peak or notch must stand out by this much (mV) ...
     "turning_point_frac": 0.05,  # ... and by this fraction of the lead's QRS peak-to-peak
     "wave_mv": 0.05,  # smallest R, r', q or S counted as a wave (mV)

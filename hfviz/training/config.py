@@ -124,9 +124,10 @@ class ReproduceConfig:
     # 0 = without it; 1.0 won the #18 development study: scripts/dev/risk_levers.py)
     pretrain_statement_weight: float = 1.0
     probe_bags: int = 1  # bootstrap resamples averaged by the probe (1 = one fit on the data as given)
-    # PCA components of the embedding the probe's Cox model sees: 8 for the shipped encoder, chosen on the development
-    # cohorts with that encoder (scripts/dev/risk_levers.py; PROBE_COMPONENTS = 16 elsewhere, e.g. evaluate's probes)
-    probe_components: int = 8
+    # PCA components of the embedding the probe's Cox model sees, chosen on the development cohorts with the shipped
+    # encoder (scripts/dev/risk_levers.py; the best number moves with the encoder: 8 for the previous simulator's,
+    # 16 for the current one, as PROBE_COMPONENTS elsewhere, e.g. evaluate's probes)
+    probe_components: int = 16
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
     device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
     precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; the Cox loss in float32)
