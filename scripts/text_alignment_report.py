@@ -106,8 +106,9 @@ def study_md(s: dict) -> list[str]:
 
 def cv_md(cv: dict) -> list[str]:
     out = ["## 3. Survival: the CV rows (same protocol and folds as `models/evaluation.md`)", "",
-           f"Both pretrainings made for this comparison on the current simulator's 20,000-ECG corpus (seed 0, "
-           f"5 epochs); fine-tuning: {cv['finetune']}. C-index, mean ± sd over 10 test folds.", "",
+           f"Both pretrainings made for this comparison on the 20,000-ECG corpus (seed 0, 5 epochs) and cohorts of "
+           f"the simulator before its latest revision (commit 7c2d1d6); fine-tuning: {cv['finetune']}. C-index, "
+           "mean ± sd over 10 test folds.", "",
            "| row | MI-like | HYP-like |", "|---|---|---|"]
     names = list(cv["cohorts"]["mi"]["c_index"])
     for n in names:

@@ -3,9 +3,9 @@
 Same protocol, cohorts and folds as ``models/evaluation.md`` (2-fold CV x 5 seeds on the MI-like and
 HYP-like evaluation cohorts); rows: the network pretrained with reconstruction only and with the
 chosen alignment (fine-tuned, and as a frozen-embedding probe), and measurement Cox, so that every
-paired difference is on the same folds. Both pretrainings are made for this comparison on the
-current simulator's 20,000-ECG corpus (seed 0, 5 epochs, the shipped defaults); the table's older
-rows used a corpus simulated before the LBBB waveform was redrawn.
+paired difference is on the same folds. Both pretrainings were made for this comparison on a
+20,000-ECG corpus (seed 0, 5 epochs, the shipped defaults) of the simulator between the LBBB redraw
+and the revision of commit 7c2d1d6; the table's older rows used a corpus from before the LBBB redraw.
 
     python -m hfviz simulate --preset pretrain --seed 0 --out data/text/corpus-s0
     python -m hfviz pretrain --corpus data/text/corpus-s0 --align none --out data/text/ckpt-s0/none.pt
