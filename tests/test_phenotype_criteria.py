@@ -180,7 +180,7 @@ def test_every_simulator_phenotype_has_a_criterion():
 #: Measured over 100 ECGs each (docs/simulator_vs_real.md): >= 94 % for every condition except
 #: normal (93 %: the rest have a Bazett QTc at the long-QT threshold), sinus tachycardia (88 %:
 #: 68 % above 119 bpm, where the P wave can still run into the preceding T wave) and fragmented
-#: QRS (88 %: 82 % in the mildest third, 77 % with a lateral scar). On these first 10 ECGs: 10/10 everywhere except normal 9 and sinus tachycardia 9.
+#: QRS (88 %: 82 % in the mildest third, 77 % with a lateral scar; scripts/dev/criteria_breakdown.py). On these first 10 ECGs: 10/10 everywhere except normal 9 and sinus tachycardia 9.
 #: The previous simulator met normal 7, sinus tachycardia 8 and fragmented QRS 7 of these 10.
 N_SIM = 10
 MIN_MET = {phen: 9 for phen in PHENOTYPES} | {"normal": 8, "sinus_tachycardia": 8, "fragmented_qrs": 8}
