@@ -64,10 +64,12 @@ def main() -> None:
         tr = {k: folds[k][i][2] for k in sets}
         te = {k: folds[k][i][3] for k in sets}
         parts = {k: (emb[k][tr[k]], c.time[tr[k]], c.event[tr[k]]) for k, c in sets.items()}
-        joint = fit_joint_probe(parts, n_bags=rc.probe_bags, n_components=rc.probe_components, seed=rc.seed)
+        joint = fit_joint_probe(parts, n_bags=rc.probe_bags, n_components=rc.probe_components,
+                                penalizer=rc.probe_penalizer, seed=rc.seed)
         for k, c in sets.items():
             t, e = c.time, c.event
-            own = fit_joint_probe({k: parts[k]}, n_bags=rc.probe_bags, n_components=rc.probe_components, seed=rc.seed)
+            own = fit_joint_probe({k: parts[k]}, n_bags=rc.probe_bags, n_components=rc.probe_components,
+                                  penalizer=rc.probe_penalizer, seed=rc.seed)
             truth = c.table["ecg_log_hazard"].to_numpy(float)[te[k]]
             scores = {
                 "oracle, ECG part of the true hazard": truth,

@@ -19,6 +19,7 @@ from hfviz.training.train import (
     embed,
     finetune,
     fit_bagged_probe,
+    fit_joint_probe,
     fit_probe,
     init_head_from_probe,
     mask_leads,
@@ -434,6 +435,27 @@ def test_joint_probe_ships_both_cohorts_with_one_shared_head_and_their_own_basel
     assert cards["mi"]["baseline"] != cards["hyp"]["baseline"]
     _, own = ship("probe", "own")
     assert not np.allclose(own["mi"].net.head[-1].weight.detach().numpy(), own["hyp"].net.head[-1].weight.detach().numpy())
+
+
+def test_shipped_probe_head_is_fitted_with_the_configured_penalizer():
+    """ReproduceConfig.probe_penalizer (chosen on the development cohorts) reaches the shipped head and its card."""
+    from hfviz.training.config import ReproduceConfig
+    from hfviz.training.reproduce import probe_head, shipped_split
+
+    c = _fake_cohort(n=200, seed=2)
+    torch.manual_seed(0)
+    net = DualAttentionNet(TINY).eval()
+    fit, val, _ = shipped_split(c)
+    tv = np.concatenate([fit, val])
+    heads = {}
+    for pen in (0.001, 10.0):
+        w, b, info = probe_head(ReproduceConfig(probe_penalizer=pen, probe_components=4), net, {"mi": c})
+        ref, _ = fit_joint_probe({"mi": (embed(net, c.x[tv]), c.time[tv], c.event[tv])}, n_components=4, penalizer=pen)
+        np.testing.assert_allclose(w, ref)
+        assert info["penalizer"] == pen
+        heads[pen] = w
+    cos = heads[0.001] @ heads[10.0] / np.linalg.norm(heads[0.001]) / np.linalg.norm(heads[10.0])
+    assert cos < 0.999  # a different penalty fits a different direction, not only a rescaled one
 
 
 def test_finetune_command_refuses_a_joint_probe_without_the_other_cohort(tmp_path, capsys):

@@ -128,6 +128,9 @@ class ReproduceConfig:
     # encoder (scripts/dev/risk_levers.py; the best number moves with the encoder: 8 for the previous simulator's,
     # 16 for the current one, as PROBE_COMPONENTS elsewhere, e.g. evaluate's probes)
     probe_components: int = 16
+    # lifelines penalizer of that probe (lifelines multiplies it by the number of subjects), chosen in the same
+    # study's fifth round over three pretraining draws; the a-priori 0.1 over-shrank a fit of ~45 events
+    probe_penalizer: float = 0.001
     finetune_lr: float = 3e-4  # AdamW learning rate of the fine-tuning (after the probe initialisation)
     device: str = "auto"  # where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N
     precision: str = "fp32"  # fp32, or bf16 autocast (CUDA only; the Cox loss in float32)

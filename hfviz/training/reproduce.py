@@ -160,10 +160,10 @@ def probe_head(rc: ReproduceConfig, net: DualAttentionNet, sets: dict[str, Train
         tv = np.concatenate([fit, val])
         parts[name] = (embed(net, c.x[tv]), c.time[tv], c.event[tv])
         on[name] = {"subjects": len(tv), "events": int(c.event[tv].sum())}
-    w, b = fit_joint_probe(parts, n_bags=rc.probe_bags, n_components=rc.probe_components, penalizer=PROBE_PENALIZER,
+    w, b = fit_joint_probe(parts, n_bags=rc.probe_bags, n_components=rc.probe_components, penalizer=rc.probe_penalizer,
                            seed=rc.seed)
     info = {"risk_fit": rc.risk_fit, "fitted_on_training_halves": on, "bags": rc.probe_bags,
-            "pca_components": rc.probe_components, "penalizer": PROBE_PENALIZER,
+            "pca_components": rc.probe_components, "penalizer": rc.probe_penalizer,
             "stratified_by_cohort": len(sets) > 1, "encoder": "frozen (pretrained weights unchanged)"}
     return w, b, info
 
