@@ -40,10 +40,15 @@ DEV_SEED = 1
 START, END = "<!-- phenotype-criteria:start -->", "<!-- phenotype-criteria:end -->"
 
 
+def draw(phenotype: str, i: int) -> tuple[dict, np.random.Generator]:
+    """Simulator parameters of ECG ``i`` of one condition on the development seed, and the generator to simulate it."""
+    rng = np.random.default_rng([DEV_SEED, PHENOTYPES.index(phenotype), i])
+    return sample_params(rng, [phenotype]), rng
+
+
 def sample(phenotype: str, i: int):
     """ECG ``i`` of one condition on the development seed: (record, truth)."""
-    rng = np.random.default_rng([DEV_SEED, PHENOTYPES.index(phenotype), i])
-    params = sample_params(rng, [phenotype])
+    params, rng = draw(phenotype, i)
     return simulate_ecg(params, rng, noise="default", source_name=f"synthetic {phenotype} {i}")
 
 

@@ -254,8 +254,9 @@ def _scale_voltage(qrs: list[Wave], p: Mapping[str, Any], d: float, gain: float)
     return qrs
 
 
-#: Fragmentation notches: half-width (ms) of each notch and how far their direction strays
-#: from the scarred territory (weight of a random unit vector added to the territory's).
+#: Fragmentation notches: half-width (ms) of each half of a notch, how far their direction strays
+#: from the scarred territory (weight of a random unit vector added to the territory's), and their
+#: size (mV of dipole) at fragmentation index 1.
 FQRS_NOTCH_MS = 5.0
 FQRS_SPREAD = 0.35
 FQRS_SIZE_MV = 0.6

@@ -1,7 +1,7 @@
 """Where the weaker simulated phenotypes fail their criteria (SYNTHETIC, development seed 1 only).
 
-Re-simulates the same ECGs as ``scripts/phenotype_criteria.py`` (ECG ``i`` of condition ``k`` uses
-``numpy.random.default_rng([1, k, i])``) for fragmented QRS, sinus tachycardia and normal, and prints
+Re-simulates the same ECGs as ``scripts/phenotype_criteria.py`` (its ``draw``: ECG ``i`` of condition
+``k`` uses ``numpy.random.default_rng([1, k, i])``) for fragmented QRS, sinus tachycardia and normal, and prints
 the fraction meeting the condition's own criterion by tertile of the drawn fragmentation index and
 heart rate, by the fragmentation's territory, and the reasons the normal ECGs fail. These are the
 figures quoted in ``docs/simulator_vs_real.md`` and ``tests/test_phenotype_criteria.py``::
@@ -11,13 +11,17 @@ figures quoted in ``docs/simulator_vs_real.md`` and ``tests/test_phenotype_crite
 
 import argparse
 import collections
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from hfviz.ecg.criteria import evaluate_criteria
-from hfviz.ecg.prepare import prepare
-from hfviz.synthetic.phenotypes import PHENOTYPES, sample_params
-from hfviz.synthetic.simulate import simulate_ecg
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the same ECGs as phenotype_criteria.py
+
+from hfviz.ecg.criteria import evaluate_criteria  # noqa: E402
+from hfviz.ecg.prepare import prepare  # noqa: E402
+from hfviz.synthetic.simulate import simulate_ecg  # noqa: E402
+from phenotype_criteria import draw  # noqa: E402
 
 
 def main() -> None:
@@ -27,8 +31,7 @@ def main() -> None:
     for phen, key in (("fragmented_qrs", "fqrs_index"), ("sinus_tachycardia", "hr_set_bpm"), ("normal", None)):
         rows = []
         for i in range(n):
-            rng = np.random.default_rng([1, PHENOTYPES.index(phen), i])
-            params = sample_params(rng, [phen])
+            params, rng = draw(phen, i)
             record, truth = simulate_ecg(params, rng, noise="default")
             res = evaluate_criteria(prepare(record), sex=truth["sex"])[phen]
             rows.append((params[key] if key else 0.0, bool(res.met), params["fqrs_territory"], res.evidence))

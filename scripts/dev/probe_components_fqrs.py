@@ -6,12 +6,17 @@ and 64 principal components of the shipped MI model's frozen embedding, and prin
 (seed 3): Spearman with the true ECG log-hazard, phenotypes within ±10 percentile points, and every phenotype
 outside them (model − true mean percentile). Named after its first question (does QRS fragmentation's
 under-ranking move with more components?); the learning curve's diagnostic rows (a ridge on the true ECG
-log-hazard) show what the encoder itself carries.
+log-hazard) show what the encoder itself carries. Last, whether the Cox probes could be learning age and
+sex through the ECG: the correlation, on the validation cohort, of a ridge of the demographic log-hazard on
+the same embedding (PCA 16) with that log-hazard.
 
     PYTHONPATH=. python scripts/dev/probe_components_fqrs.py   # data as in scripts/fidelity_learning_curve.py
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +26,9 @@ from hfviz.training.config import ReproduceConfig
 from hfviz.training.fidelity import PERCENTILE_TOLERANCE, phenotype_table, spearman
 from hfviz.training.protocol import load_training_set
 from hfviz.training.train import embed, fit_probe, normalise_beats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/
+from fidelity_learning_curve import fit_truth_ridge  # noqa: E402
 
 
 def main() -> None:
@@ -37,6 +45,9 @@ def main() -> None:
         outside = ", ".join(f"{ph} {d:+.1f}" for ph, d in off.items() if abs(d) > PERCENTILE_TOLERANCE) or "none"
         print(f"PCA {k}: Spearman {spearman(lr, truth):.3f}, within ±10: "
               f"{int((off.abs() <= PERCENTILE_TOLERANCE).sum())} of {len(off)}; outside: {outside}")
+    w, b = fit_truth_ridge(emb_dev, dev.table["demo_log_hazard"].to_numpy(float), 16)
+    r = np.corrcoef(emb_val @ w + b, val.table["demo_log_hazard"].to_numpy(float))[0, 1]
+    print(f"demographic log-hazard from the embedding (ridge, PCA 16): r = {r:.3f}")
 
 
 if __name__ == "__main__":

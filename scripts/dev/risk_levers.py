@@ -113,9 +113,10 @@ def measurement_tables(sets: dict, cache_dir: Path) -> dict[str, pd.DataFrame]:
     feats = {}
     for k, c in sets.items():
         cache = cache_dir / f"measurements_{k}.csv"
-        if not cache.is_file():
-            measurement_table(c.beats_mv, c.table).to_csv(cache, index=False)
-        feats[k] = pd.read_csv(cache)
+        feats[k] = pd.read_csv(cache) if cache.is_file() else None
+        if feats[k] is None or len(feats[k]) != len(c.table):  # none yet, or another cohort's
+            feats[k] = measurement_table(c.beats_mv, c.table)
+            feats[k].to_csv(cache, index=False)
     return feats
 
 
